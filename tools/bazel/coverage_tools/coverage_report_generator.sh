@@ -1,0 +1,3 @@
+#!/bin/sh
+echo "umshim: coverage reports are not generated through Bazel" >&2
+exit 1
