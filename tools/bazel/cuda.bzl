@@ -5,7 +5,7 @@ load("//tools/bazel:copts.bzl", "UM_NVCC_FLAGS")
 
 _NVCC = "/usr/local/cuda/bin/nvcc"
 
-def cuda_library(name, srcs, hdrs = [], cu_deps = [], deps = [], nvcc_flags = [], visibility = None, testonly = False):
+def cuda_library(name, srcs, hdrs = [], cu_deps = [], deps = [], nvcc_flags = [], visibility = None, testonly = False, tags = []):
     """Compiles `srcs` (.cu) with nvcc for sm_90; `hdrs` are the public headers,
     `cu_deps` any other headers the .cu files include."""
     objs = []
@@ -23,6 +23,7 @@ def cuda_library(name, srcs, hdrs = [], cu_deps = [], deps = [], nvcc_flags = []
                 src,
             ),
             testonly = testonly,
+            tags = tags,
         )
         objs.append(obj)
     native.cc_library(
@@ -33,4 +34,5 @@ def cuda_library(name, srcs, hdrs = [], cu_deps = [], deps = [], nvcc_flags = []
         linkstatic = True,
         visibility = visibility,
         testonly = testonly,
+        tags = tags,
     )
