@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine, from the repo root, over the pack made by tools/gpu/pack.sh:
+#   bash tools/gpu/run.sh suite   the real-GPU test suite; ends with `N passed, N failed`
+#   bash tools/gpu/run.sh bench   every benchmark, printing its figures (never pass/fail)
+#   bash tools/gpu/run.sh all     both, suite first
+# Logs go to $OUT (the device tool's folder) when set, else to .gpu/out/.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+what=${1:-all}
+pack=$PWD/.gpu/suite
+bin=$pack/bin
+out=${OUT:-$PWD/.gpu/out}
+mkdir -p "$out"
+export LD_LIBRARY_PATH=/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+shim=$bin/libumshim.so
+
+if [ ! -x "$bin/umshim" ] && [ ! -f "$shim" ]; then
+    echo "run.sh: no pack at $pack (run tools/gpu/pack.sh where Bazel is, carry .gpu/suite)" >&2
+    exit 2
+fi
+
+header() {
+    printf '\n##### %s\n' "$*"
+}
+
+machine() {
+    header "machine"
+    date -u +%Y-%m-%dT%H:%M:%SZ
+    nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader
+    git log -1 --format='commit %H' 2>/dev/null || echo "commit unknown"
+}
+
+run_suite() {
+    if [ -f "$pack/tests/gpu/run_suite.sh" ]; then
+        bash "$pack/tests/gpu/run_suite.sh" "$pack" 2>&1 | tee "$out/suite.log"
+        return "${PIPESTATUS[0]}"
+    fi
+    echo "run.sh: the pack has no tests/gpu/run_suite.sh" | tee "$out/suite.log"
+    return 1
+}
+
+# Median of the numbers on stdin.
+median() {
+    sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "nan" }'
+}
+
+bench_overhead() {
+    header "shim overhead per intercepted call (host µs per call, median of 5 interleaved runs)"
+    local d
+    d=$(mktemp -d)
+    for i in 1 2 3 4 5; do
+        "$bin/shim_overhead" >>"$d/plain"
+        LD_PRELOAD=$shim UMSHIM_MODE=passthrough "$bin/shim_overhead" >>"$d/pass"
+        LD_PRELOAD=$shim UMSHIM_MODE=passthrough UMSHIM_TRACE=$d/trace "$bin/shim_overhead" >>"$d/trace_on"
+        rm -f "$d/trace"
+        LD_PRELOAD=$shim UMSHIM_MODE=auto "$bin/shim_overhead" >>"$d/auto"
+    done
+    printf '%-28s %12s %14s\n' "variant" "launch_us" "alloc_free_us"
+    for v in plain pass trace_on auto; do
+        printf '%-28s %12s %14s\n' "$v" \
+            "$(awk '/^launch_us/ { print $2 }' "$d/$v" | median)" \
+            "$(awk '/^alloc_free_us/ { print $2 }' "$d/$v" | median)"
+    done
+    rm -rf "$d"
+}
+
+run_bench() {
+    machine
+    bench_overhead
+    if [ -x "$bin/recall_bench" ]; then
+        header "recall kernels vs cuBLAS"
+        "$bin/recall_bench"
+    fi
+    if [ -x "$bin/staging_bench" ]; then
+        header "transfer engine"
+        "$bin/staging_bench"
+    fi
+    if [ -x "$bin/umshim" ]; then
+        header "umshim bench transfer"
+        "$bin/umshim" bench transfer
+        header "umshim ab -- recall_demo"
+        "$bin/umshim" ab --runs 5 --html "$out/ab-recall.html" -- "$bin/recall_demo"
+        header "umshim ab -- alternating"
+        "$bin/umshim" ab --runs 5 --html "$out/ab-alternating.html" -- "$bin/alternating" 64 20
+    fi
+    if [ -x "$bin/recall_demo_um" ]; then
+        header "hand port vs shimmed legacy demo (auto), 5 interleaved runs"
+        for i in 1 2 3 4 5; do
+            "$bin/recall_demo_um" | grep -i 'total' | tail -n 1 | sed 's/^/hand-port: /'
+            LD_PRELOAD=$shim UMSHIM_MODE=auto "$bin/recall_demo" | grep -i 'total' | tail -n 1 | sed 's/^/shim-auto: /'
+        done
+    fi
+}
+
+case "$what" in
+    suite) run_suite ;;
+    bench) run_bench 2>&1 | tee "$out/bench.log" ;;
+    all)
+        run_suite
+        rc=$?
+        run_bench 2>&1 | tee "$out/bench.log"
+        exit "$rc"
+        ;;
+    *)
+        echo "usage: tools/gpu/run.sh [suite|bench|all]" >&2
+        exit 2
+        ;;
+esac
