@@ -4,6 +4,7 @@
 #ifndef UMSHIM_POLICY_EVENT_H
 #define UMSHIM_POLICY_EVENT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define UM_SITE_MAX 128       // "module+0xoffset", see um_site_format()
@@ -74,8 +75,16 @@ typedef struct {
     uint64_t refs[UM_LAUNCH_MAX_REFS];
 } um_event_t;
 
+// Short lower-case names, as written in traces and reports ("launch", "managed", "h2d");
+// "?" for a value out of range. Never NULL; static storage.
 const char *um_ev_kind_name(um_ev_kind_t k);
 const char *um_mem_kind_name(um_mem_kind_t k);
 const char *um_dir_name(um_dir_t d);
+
+// The inverses: the name is s[0..len) (need not be NUL-terminated). Return 0 and store the
+// value, or -1 (out untouched) for a name that is not in the table. Case-sensitive.
+int um_ev_kind_from_name(const char *s, size_t len, um_ev_kind_t *out);
+int um_mem_kind_from_name(const char *s, size_t len, um_mem_kind_t *out);
+int um_dir_from_name(const char *s, size_t len, um_dir_t *out);
 
 #endif
