@@ -1,0 +1,540 @@
+// `umshim ab -- app`: the migration experiment. The same binary runs in every mode
+// (passthrough = the original, managed, prefetch, auto), interleaved round by round so that
+// drift on a shared machine hits every mode alike, N runs each. Each run leaves the shim's
+// stats file (UMSHIM_STATS, with UMSHIM_HASH=1 and UMSHIM_CUPTI=1); we print medians and
+// ratios against passthrough, refuse loudly when the device-to-host data differ between
+// runs, and write a self-contained HTML page with an SVG bar chart.
+#include "tools/ab.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tools/cli.h"
+
+const char *const um_ab_key_names[UM_AB_NKEYS] = {
+#define UM_AB_NAME(key, cupti) #key,
+    UM_AB_STATS(UM_AB_NAME)
+#undef UM_AB_NAME
+};
+
+static const unsigned char key_is_cupti[UM_AB_NKEYS] = {
+#define UM_AB_CUPTI(key, cupti) cupti,
+    UM_AB_STATS(UM_AB_CUPTI)
+#undef UM_AB_CUPTI
+};
+
+static const char *const all_modes[] = {
+#define UM_AB_MODE(m) #m,
+    UM_CLI_MODES(UM_AB_MODE)
+#undef UM_AB_MODE
+};
+enum { NMODES_MAX = sizeof all_modes / sizeof all_modes[0] };
+
+// --- stats files ---
+int um_ab_parse_stats(const char *text, um_ab_stats_t *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    int lineno = 0;
+    for (const char *p = text; *p;) {
+        lineno++;
+        size_t len = strcspn(p, "\n");
+        char line[256];
+        if (len >= sizeof line) {
+            snprintf(err, errlen, "line %d: too long", lineno);
+            return -1;
+        }
+        memcpy(line, p, len);
+        line[len] = '\0';
+        p += len + (p[len] == '\n');
+        char key[64], val[128], extra[2];
+        int n = sscanf(line, "%63s %127s %1s", key, val, extra);
+        if (n <= 0 || key[0] == '#')
+            continue; // blank line or comment
+        if (n != 2) {
+            snprintf(err, errlen, "line %d: expected 'key value'", lineno);
+            return -1;
+        }
+        if (strcmp(key, "mode") == 0) {
+            snprintf(out->mode, sizeof out->mode, "%.31s", val);
+            continue;
+        }
+        if (strcmp(key, "d2h_hash") == 0) {
+            char *end;
+            errno = 0;
+            out->d2h_hash = strtoull(val, &end, 16);
+            if (errno || *end || strlen(val) > 18) {
+                snprintf(err, errlen, "line %d: d2h_hash '%s' is not hex", lineno, val);
+                return -1;
+            }
+            out->have_hash = 1;
+            continue;
+        }
+        int k = 0;
+        while (k < UM_AB_NKEYS && strcmp(key, um_ab_key_names[k]) != 0)
+            k++;
+        if (k == UM_AB_NKEYS)
+            continue; // a key from a newer shim
+        if (strcmp(val, "na") == 0) {
+            out->have[k] = UM_AB_NA;
+            continue;
+        }
+        char *end;
+        errno = 0;
+        double v = strtod(val, &end);
+        if (errno || *end || val[0] == '-' || !isfinite(v)) {
+            snprintf(err, errlen, "line %d: %s '%s' is not a number", lineno, key, val);
+            return -1;
+        }
+        out->v[k] = v;
+        out->have[k] = UM_AB_VALUE;
+    }
+    return 0;
+}
+
+int um_ab_read_stats(const char *path, um_ab_stats_t *out, char *err, size_t errlen) {
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    char text[16384];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    char perr[128];
+    if (um_ab_parse_stats(text, out, perr, sizeof perr) != 0) {
+        snprintf(err, errlen, "%s: %s", path, perr);
+        return -1;
+    }
+    return 0;
+}
+
+// --- summaries ---
+int um_ab_check_hashes(const um_ab_run_t *runs, size_t n, const char *const *mode_names,
+                       char *msg, size_t msglen) {
+    const um_ab_run_t *ref = NULL;
+    msg[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        const um_ab_run_t *r = &runs[i];
+        if (!r->have_stats || !r->stats.have_hash || r->stats.d2h_hash == 0)
+            continue;
+        if (ref == NULL) {
+            ref = r;
+            continue;
+        }
+        if (r->stats.d2h_hash != ref->stats.d2h_hash) {
+            snprintf(msg, msglen,
+                     "device-to-host data differ: %s run gave d2h_hash %016llx, %s run gave %016llx",
+                     mode_names[ref->mode], (unsigned long long)ref->stats.d2h_hash,
+                     mode_names[r->mode], (unsigned long long)r->stats.d2h_hash);
+            return -1;
+        }
+    }
+    if (ref == NULL) {
+        snprintf(msg, msglen, "no run reported a d2h_hash (UMSHIM_HASH not honoured?)");
+        return 0;
+    }
+    snprintf(msg, msglen, "%016llx", (unsigned long long)ref->stats.d2h_hash);
+    return 1;
+}
+
+size_t um_ab_median(const um_ab_run_t *runs, size_t n, int mode, int key, double *out, int *all_na) {
+    double *v = malloc((n ? n : 1) * sizeof *v);
+    size_t k = 0, na = 0, of_mode = 0;
+    for (size_t i = 0; v && i < n; i++) {
+        if (runs[i].mode != mode)
+            continue;
+        of_mode++;
+        if (key < 0) {
+            v[k++] = runs[i].wall_s;
+        } else if (runs[i].have_stats && runs[i].stats.have[key] == UM_AB_VALUE) {
+            v[k++] = runs[i].stats.v[key];
+        } else if (runs[i].have_stats && runs[i].stats.have[key] == UM_AB_NA) {
+            na++;
+        }
+    }
+    *out = um_cli_median(v, k);
+    if (all_na)
+        *all_na = of_mode > 0 && na == of_mode;
+    free(v);
+    return k;
+}
+
+double um_ab_ratio(double value, double baseline) {
+    return baseline > 0 ? value / baseline : 0.0;
+}
+
+// --- the experiment ---
+typedef struct {
+    const char *modes[NMODES_MAX];
+    int nmodes;
+    int runs;
+    const char *html, *out, *shim;
+    char **cmd;
+} ab_opts_t;
+
+static const char ab_help[] =
+    "usage: umshim ab [OPTIONS] -- PROGRAM [ARGS...]\n"
+    "\n"
+    "Runs PROGRAM in passthrough (the original), managed, prefetch and auto mode, interleaved,\n"
+    "N times each, with UMSHIM_HASH=1, UMSHIM_CUPTI=1 and UMSHIM_STATS set. Prints the\n"
+    "median wall time and shim counters per mode with ratios against passthrough, checks that\n"
+    "every run produced the same device-to-host data (exit status 1 and a loud message when\n"
+    "not), and writes an HTML page with a bar chart. Progress goes to stderr; each run's\n"
+    "output and stats file are kept in the work folder.\n"
+    "\n"
+    "options:\n"
+    "  --runs N        runs per mode (default 5)\n"
+    "  --modes LIST    comma-separated subset, e.g. passthrough,auto (default: all four)\n"
+    "  --html FILE     the HTML page (default umshim-ab.html)\n"
+    "  --out DIR       work folder for logs and stats (default: a new /tmp/umshim-ab.XXXXXX)\n"
+    "  --shim PATH     use this libumshim.so instead of the one beside umshim\n"
+    "  -h, --help      this text\n";
+
+static int parse_modes(const char *list, ab_opts_t *o) {
+    o->nmodes = 0;
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        int found = -1;
+        for (int m = 0; m < NMODES_MAX; m++)
+            if (strlen(all_modes[m]) == len && strncmp(p, all_modes[m], len) == 0)
+                found = m;
+        if (found < 0)
+            return um_cli_usage_error("ab", "--modes: '%.*s' is not passthrough, managed, prefetch or auto",
+                                      (int)len, p);
+        for (int i = 0; i < o->nmodes; i++)
+            if (o->modes[i] == all_modes[found])
+                return um_cli_usage_error("ab", "--modes: '%s' given twice", all_modes[found]);
+        o->modes[o->nmodes++] = all_modes[found];
+        p += len + (p[len] == ',');
+    }
+    return o->nmodes ? 0 : um_cli_usage_error("ab", "--modes: empty list");
+}
+
+static int ab_parse(int argc, char **argv, ab_opts_t *o) {
+    static const struct option longopts[] = {
+        {"runs", required_argument, NULL, 'n'}, {"modes", required_argument, NULL, 'm'},
+        {"html", required_argument, NULL, 'H'}, {"out", required_argument, NULL, 'o'},
+        {"shim", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(o, 0, sizeof *o);
+    o->runs = 5;
+    o->html = "umshim-ab.html";
+    for (int m = 0; m < NMODES_MAX; m++)
+        o->modes[o->nmodes++] = all_modes[m];
+    um_cli_getopt_reset();
+    int c, rc;
+    while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'n': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 1000)
+                return um_cli_usage_error("ab", "--runs %s: expected a number from 1 to 1000", optarg);
+            o->runs = (int)v;
+            break;
+        }
+        case 'm':
+            if ((rc = parse_modes(optarg, o)) != 0)
+                return rc;
+            break;
+        case 'H': o->html = optarg; break;
+        case 'o': o->out = optarg; break;
+        case 's': o->shim = optarg; break;
+        case 'h': fputs(ab_help, stdout); return UM_PARSE_HELP;
+        default: return um_cli_bad_option("ab", c, argv);
+        }
+    }
+    if (optind >= argc)
+        return um_cli_usage_error("ab", "missing command: umshim ab [OPTIONS] -- PROGRAM [ARGS...]");
+    o->cmd = argv + optind;
+    return 0;
+}
+
+// --- output ---
+static int key_is_bytes(int k) {
+    return strstr(um_ab_key_names[k], "bytes") != NULL;
+}
+
+// One table cell for key k (or wall time when k < 0) of mode m.
+static void cell(const um_ab_run_t *runs, size_t n, int m, int k, char *buf, size_t len) {
+    double v;
+    int all_na;
+    if (um_ab_median(runs, n, m, k, &v, &all_na) == 0) {
+        snprintf(buf, len, "%s", all_na ? "not available" : "-");
+    } else if (k < 0) {
+        snprintf(buf, len, "%.3f s", v);
+    } else if (key_is_bytes(k)) {
+        um_cli_fmt_bytes((uint64_t)llround(v), buf, len);
+    } else {
+        snprintf(buf, len, "%.0f", v);
+    }
+}
+
+static void print_table(FILE *f, const ab_opts_t *o, const um_ab_run_t *runs, size_t n) {
+    char buf[64];
+    fprintf(f, "%-30s", "median of runs");
+    for (int m = 0; m < o->nmodes; m++)
+        fprintf(f, " %15s", o->modes[m]);
+    fputc('\n', f);
+    double base = 0;
+    int base_mode = -1;
+    for (int m = 0; m < o->nmodes; m++)
+        if (strcmp(o->modes[m], "passthrough") == 0)
+            base_mode = m;
+    if (base_mode >= 0)
+        um_ab_median(runs, n, base_mode, -1, &base, NULL);
+    fprintf(f, "%-30s", "wall time");
+    for (int m = 0; m < o->nmodes; m++) {
+        cell(runs, n, m, -1, buf, sizeof buf);
+        fprintf(f, " %15s", buf);
+    }
+    fputc('\n', f);
+    if (base_mode >= 0) {
+        fprintf(f, "%-30s", "  vs passthrough");
+        for (int m = 0; m < o->nmodes; m++) {
+            double v;
+            um_ab_median(runs, n, m, -1, &v, NULL);
+            double r = um_ab_ratio(v, base);
+            if (r > 0)
+                snprintf(buf, sizeof buf, "%.2fx", r);
+            else
+                snprintf(buf, sizeof buf, "-");
+            fprintf(f, " %15s", buf);
+        }
+        fputc('\n', f);
+    }
+    for (int k = 0; k < UM_AB_NKEYS; k++) {
+        char label[64];
+        snprintf(label, sizeof label, "%s%s", um_ab_key_names[k], key_is_cupti[k] ? "" : "");
+        fprintf(f, "%-30s", label);
+        for (int m = 0; m < o->nmodes; m++) {
+            cell(runs, n, m, k, buf, sizeof buf);
+            fprintf(f, " %15s", buf);
+        }
+        fputc('\n', f);
+    }
+}
+
+static void write_html(const char *path, const ab_opts_t *o, const um_ab_run_t *runs, size_t n,
+                       const char *hash_line, int hash_state) {
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        um_cli_warn("ab", "cannot write %s: %s", path, strerror(errno));
+        return;
+    }
+    char cmdline[1024] = "";
+    for (char **a = o->cmd; *a; a++) {
+        size_t used = strlen(cmdline);
+        snprintf(cmdline + used, sizeof cmdline - used, "%s%s", a == o->cmd ? "" : " ", *a);
+    }
+    time_t now = time(NULL);
+    char when[64];
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&now));
+    fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>umshim ab</title>\n"
+          "<style>body{font-family:sans-serif;margin:2em;color:#222}"
+          "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}"
+          "th:first-child,td:first-child{text-align:left}.bad{color:#b00;font-weight:bold}"
+          "code{background:#f4f4f4;padding:2px 4px}</style></head><body>\n",
+          f);
+    fputs("<h1>umshim ab</h1>\n<p>Command: <code>", f);
+    um_cli_html_text(f, cmdline);
+    fprintf(f, "</code><br>%d runs per mode, interleaved; %s. Medians; bars show the median "
+               "wall time, whiskers the fastest and slowest run.</p>\n",
+            o->runs, when);
+
+    // --- the chart: one bar per mode ---
+    double med[NMODES_MAX], lo[NMODES_MAX], hi[NMODES_MAX], top = 0, base = 0;
+    for (int m = 0; m < o->nmodes; m++) {
+        um_ab_median(runs, n, m, -1, &med[m], NULL);
+        lo[m] = INFINITY;
+        hi[m] = 0;
+        for (size_t i = 0; i < n; i++)
+            if (runs[i].mode == m) {
+                lo[m] = fmin(lo[m], runs[i].wall_s);
+                hi[m] = fmax(hi[m], runs[i].wall_s);
+            }
+        if (!isfinite(lo[m]))
+            lo[m] = 0;
+        top = fmax(top, hi[m]);
+        if (strcmp(o->modes[m], "passthrough") == 0)
+            base = med[m];
+    }
+    if (top <= 0)
+        top = 1;
+    const int W = 640, H = 320, left = 60, bottom = 40, plot_h = H - bottom - 30;
+    int slot = (W - left - 20) / (o->nmodes ? o->nmodes : 1);
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+               "font-family=\"sans-serif\" font-size=\"12\">\n",
+            W, H);
+    fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#444\"/>\n", left, H - bottom,
+            W - 10, H - bottom);
+    fprintf(f, "<line x1=\"%d\" y1=\"20\" x2=\"%d\" y2=\"%d\" stroke=\"#444\"/>\n", left, left, H - bottom);
+    for (int t = 0; t <= 4; t++) {
+        double v = top * t / 4.0;
+        int y = H - bottom - (int)(plot_h * t / 4.0);
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%.3g s</text>\n", left - 4, y + 4, v);
+        fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#eee\"/>\n", left + 1, y,
+                W - 10, y);
+    }
+    static const char *const colour[] = {"#888888", "#d9822b", "#3b7dd8", "#2a9d5c"};
+    for (int m = 0; m < o->nmodes; m++) {
+        int x = left + 10 + m * slot, bw = slot - 20;
+        int h = (int)(plot_h * med[m] / top), y = H - bottom - h;
+        int colour_i = 0;
+        for (int a = 0; a < NMODES_MAX; a++)
+            if (o->modes[m] == all_modes[a])
+                colour_i = a;
+        fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"><title>%s: median %.4f s</title></rect>\n",
+                x, y, bw, h, colour[colour_i], o->modes[m], med[m]);
+        int ylo = H - bottom - (int)(plot_h * lo[m] / top), yhi = H - bottom - (int)(plot_h * hi[m] / top);
+        int cx = x + bw / 2;
+        fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#000\"/>\n", cx, ylo, cx, yhi);
+        fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#000\"/>\n", cx - 6, yhi, cx + 6, yhi);
+        fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#000\"/>\n", cx - 6, ylo, cx + 6, ylo);
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", cx, H - bottom + 16,
+                o->modes[m]);
+        if (base > 0)
+            fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-weight=\"bold\">%.2fx</text>\n",
+                    cx, yhi - 6, med[m] / base);
+    }
+    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">median wall time per mode "
+               "(ratio vs passthrough on top)</text>\n</svg>\n",
+            W / 2, H - 6);
+
+    // --- the table ---
+    fputs("<h2>Counters (medians)</h2>\n<table><tr><th></th>", f);
+    for (int m = 0; m < o->nmodes; m++)
+        fprintf(f, "<th>%s</th>", o->modes[m]);
+    fputs("</tr>\n", f);
+    for (int k = -1; k < UM_AB_NKEYS; k++) {
+        fprintf(f, "<tr><td>%s</td>", k < 0 ? "wall time" : um_ab_key_names[k]);
+        for (int m = 0; m < o->nmodes; m++) {
+            char buf[64];
+            cell(runs, n, m, k, buf, sizeof buf);
+            fputs("<td>", f);
+            um_cli_html_text(f, buf);
+            fputs("</td>", f);
+        }
+        fputs("</tr>\n", f);
+    }
+    fputs("</table>\n<h2>Results</h2>\n<p", f);
+    if (hash_state < 0)
+        fputs(" class=\"bad\">MISMATCH: ", f);
+    else
+        fputs(">", f);
+    um_cli_html_text(f, hash_state > 0 ? "device-to-host data identical in every run: d2h_hash " : "");
+    um_cli_html_text(f, hash_line);
+    fputs("</p>\n", f);
+    size_t failed = 0;
+    for (size_t i = 0; i < n; i++)
+        failed += !(WIFEXITED(runs[i].status) && WEXITSTATUS(runs[i].status) == 0);
+    if (failed)
+        fprintf(f, "<p class=\"bad\">%zu run(s) did not exit with status 0.</p>\n", failed);
+    fputs("</body></html>\n", f);
+    if (fclose(f) != 0)
+        um_cli_warn("ab", "write error on %s", path);
+}
+
+int um_cmd_ab(int argc, char **argv) {
+    ab_opts_t o;
+    int rc = ab_parse(argc, argv, &o);
+    if (rc != 0)
+        return rc == UM_PARSE_HELP ? UM_EXIT_OK : rc;
+    char err[PATH_MAX + 64];
+    rc = um_cli_check_command(o.cmd[0], err, sizeof err);
+    if (rc != 0)
+        return um_cli_error("ab", "%s", err), rc;
+    char shim[PATH_MAX];
+    if (um_cli_find_shim("ab", o.shim, shim, sizeof shim) != 0)
+        return UM_EXIT_FAIL;
+    char dir[PATH_MAX];
+    if (o.out) {
+        if (mkdir(o.out, 0777) != 0 && errno != EEXIST)
+            return um_cli_error("ab", "cannot create %s: %s", o.out, strerror(errno));
+        if (realpath(o.out, dir) == NULL)
+            return um_cli_error("ab", "%s: %s", o.out, strerror(errno));
+    } else {
+        snprintf(dir, sizeof dir, "/tmp/umshim-ab.XXXXXX");
+        if (mkdtemp(dir) == NULL)
+            return um_cli_error("ab", "cannot create a work folder in /tmp: %s", strerror(errno));
+    }
+
+    size_t total = (size_t)o.runs * (size_t)o.nmodes;
+    um_ab_run_t *runs = calloc(total, sizeof *runs);
+    if (runs == NULL)
+        return um_cli_error("ab", "out of memory");
+    fprintf(stderr, "umshim ab: %d modes x %d runs; logs and stats in %s\n", o.nmodes, o.runs, dir);
+    size_t done = 0;
+    for (int r = 0; r < o.runs; r++) {
+        for (int i = 0; i < o.nmodes; i++) {
+            // Rotate the order each round so no mode always runs first (cold caches).
+            int m = (i + r) % o.nmodes;
+            um_ab_run_t *run = &runs[done];
+            run->mode = m;
+            char stats[PATH_MAX + 64], log[PATH_MAX + 64], env_mode[64], env_stats[PATH_MAX + 96];
+            snprintf(stats, sizeof stats, "%s/%s-%d.stats", dir, o.modes[m], r + 1);
+            snprintf(log, sizeof log, "%s/%s-%d.log", dir, o.modes[m], r + 1);
+            snprintf(env_mode, sizeof env_mode, "UMSHIM_MODE=%s", o.modes[m]);
+            snprintf(env_stats, sizeof env_stats, "UMSHIM_STATS=%s", stats);
+            const char *envp[] = {env_mode, env_stats, "UMSHIM_HASH=1", "UMSHIM_CUPTI=1", NULL};
+            remove(stats);
+            um_spawn_t sp = {.shim = shim, .setenv = envp, .output = log, .quiet_signals = 0};
+            fprintf(stderr, "umshim ab: [%zu/%zu] %-11s run %d/%d ... ", done + 1, total, o.modes[m],
+                    r + 1, o.runs);
+            if (um_cli_spawn(o.cmd, &sp, &run->status, &run->wall_s) != 0) {
+                fputc('\n', stderr);
+                free(runs);
+                return um_cli_error("ab", "cannot start '%s': %s", o.cmd[0], strerror(errno));
+            }
+            done++;
+            char serr[PATH_MAX + 128];
+            run->have_stats = um_ab_read_stats(stats, &run->stats, serr, sizeof serr) == 0;
+            if (WIFEXITED(run->status) && WEXITSTATUS(run->status) == 0)
+                fprintf(stderr, "%.3f s\n", run->wall_s);
+            else if (WIFSIGNALED(run->status))
+                fprintf(stderr, "KILLED by signal %d (see %s)\n", WTERMSIG(run->status), log);
+            else
+                fprintf(stderr, "FAILED with status %d (see %s)\n", WEXITSTATUS(run->status), log);
+            if (!run->have_stats)
+                fprintf(stderr, "umshim ab:   no stats: %s\n", serr);
+        }
+    }
+
+    putchar('\n');
+    print_table(stdout, &o, runs, total);
+    char hash_msg[512];
+    int hash_state = um_ab_check_hashes(runs, total, o.modes, hash_msg, sizeof hash_msg);
+    int status = UM_EXIT_OK;
+    if (hash_state > 0) {
+        printf("%-30s identical in all runs (d2h_hash %s)\n", "results", hash_msg);
+    } else if (hash_state == 0) {
+        printf("%-30s not checked: %s\n", "results", hash_msg);
+    } else {
+        printf("%-30s MISMATCH\n", "results");
+        fprintf(stderr,
+                "\numshim ab: error: RESULTS DIFFER BETWEEN MODES\numshim ab: error: %s\n"
+                "umshim ab: error: the shim changed what the program computed; logs in %s\n\n",
+                hash_msg, dir);
+        status = UM_EXIT_FAIL;
+    }
+    size_t failed = 0;
+    for (size_t i = 0; i < total; i++)
+        failed += !(WIFEXITED(runs[i].status) && WEXITSTATUS(runs[i].status) == 0);
+    if (failed) {
+        um_cli_error("ab", "%zu of %zu runs did not exit with status 0 (logs in %s)", failed, total, dir);
+        status = UM_EXIT_FAIL;
+    }
+    write_html(o.html, &o, runs, total, hash_msg, hash_state);
+    fprintf(stderr, "umshim ab: chart and table written to %s\n", o.html);
+    free(runs);
+    return status;
+}
