@@ -2,12 +2,26 @@
 // memory go through pinned staging buffers filled and drained by a small thread pool, with
 // the driver's semantics kept (see staging.c for the rules). Independent of the hook table:
 // it calls the real driver only through the function pointers it is given.
+//
+// Threads: every driver call that names `stream` (copies, event records, event and stream
+// synchronisation) is made on the calling thread, so CU_STREAM_PER_THREAD and the legacy
+// NULL stream keep meaning exactly what they meant to the caller, and the caller's current
+// context is the one used. Pool threads only run host memcpy; they never call the driver.
 #ifndef UMSHIM_SHIM_STAGING_H
 #define UMSHIM_SHIM_STAGING_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cuda.h>
+
+// Defaults, measured on the H100 machine (README "Transfer engine" and staging_bench): the
+// shim's options table uses them for UMSHIM_STAGING_THRESHOLD / _CHUNK / _THREADS.
+#define UM_STAGE_DEFAULT_THRESHOLD ((size_t)8 << 20)
+#define UM_STAGE_DEFAULT_CHUNK ((size_t)2 << 20)
+#define UM_STAGE_DEFAULT_THREADS 8
+#define UM_STAGE_DEFAULT_BUFFERS 0 // 0: threads + 2
+#define UM_STAGE_DEFAULT_SLOTS 4
 
 typedef struct {
     // Real driver entry points (never the shim's wrappers).
@@ -23,12 +37,21 @@ typedef struct {
     CUresult (*ctx_get_current)(CUcontext *c);
     CUresult (*ctx_set_current)(CUcontext c);
     size_t threshold; // copies smaller than this are not staged (caller checks um_stage_wants)
-    size_t chunk;     // bytes per staging chunk
-    int threads;      // host copy threads
-    int buffers;      // staging buffers per copy in flight
+    size_t chunk;     // bytes per staging chunk (largest; mid-size copies use smaller pieces)
+    int threads;      // host copy threads (1..64); the caller also copies when it must wait
+    int buffers;      // staging buffers per copy in flight; <= 0: threads + 2 (2..32)
+    // Added after the first draft; zero keeps the default, so older initialisers still work.
+    int slots; // copies staged at once (1..16); <= 0: UM_STAGE_DEFAULT_SLOTS. More concurrent
+               // callers than slots take the driver's own path instead of waiting (no deadlock)
+    // Optional (NULL: not used). With it an async H2D whose pieces all fit in the buffers
+    // returns without waiting for any DMA, and finished DMAs free buffers without blocking.
+    CUresult (*event_query)(CUevent e);
 } um_stage_config_t;
 
-// Configures the engine; returns 0. Lazily creates threads and buffers at first use.
+// Configures the engine; returns 0, or -1 when a function pointer is missing (the engine is
+// then disabled and um_stage_wants answers 0). Creates nothing: threads start at the first
+// staged copy, and pinned memory (slots x buffers x chunk at most, PORTABLE) is allocated
+// per slot at first use. Calling it again shuts the old engine down first.
 int um_stage_init(const um_stage_config_t *cfg);
 
 // Whether a copy of `bytes` should be staged (enabled and at or above the threshold).
@@ -41,12 +64,38 @@ int um_stage_wants(size_t bytes);
 // the time the stream reaches this point (D2H), matching the driver's documented async
 // behaviour for pageable memory. Returns CUDA_SUCCESS or the first driver error; on an
 // error before any byte moved the caller may fall back to the driver's own copy.
+// Precisely: both directions are ordered after all work queued on `stream` before the call
+// and before all work queued after it. D2H always returns with the data in `dst` (the
+// driver is synchronous for pageable destinations). Async H2D returns when every byte of
+// `src` has been copied into pinned memory and every DMA is queued. When all slots are busy
+// (more concurrent copies than slots) or the engine is shut down, the copy is handed to the
+// driver unchanged (memcpy_*_async, plus stream_synchronize when `sync`), never waited for.
+// Must not be called while `stream` is being captured (the shim checks that).
 CUresult um_stage_htod(CUdeviceptr dst, const void *src, size_t bytes, CUstream stream, int sync);
 CUresult um_stage_dtoh(void *dst, CUdeviceptr src, size_t bytes, CUstream stream, int sync);
 
 // Stops threads and frees pinned buffers (atexit); um_stage_atfork_child resets state in a
 // fork child without touching the parent's threads.
+// um_stage_shutdown waits for copies in flight (up to about a second; buffers still busy after
+// that are leaked, never freed under a DMA) and leaves the engine disabled until the next
+// um_stage_init. um_stage_atfork_child keeps the configuration, forgets the parent's threads,
+// events and pinned buffers (not freed: they belong to the parent's driver state), and lets
+// the child start afresh at its next staged copy.
 void um_stage_shutdown(void);
 void um_stage_atfork_child(void);
+
+// Frees idle pinned buffers and events but stays enabled (buffers come back at next use).
+// The shim calls it before a context is destroyed or a primary context reset, because
+// pinned memory and events belong to the context that made them.
+void um_stage_trim(void);
+
+// Counters since um_stage_init, for the shim's stats file.
+typedef struct {
+    uint64_t staged_copies; // copies that went through staging buffers
+    uint64_t staged_bytes;
+    uint64_t direct_copies; // handed to the driver unchanged (no free slot / shut down)
+    uint64_t errors;        // staged copies that returned a driver error
+} um_stage_stats_t;
+void um_stage_stats(um_stage_stats_t *out);
 
 #endif

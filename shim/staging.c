@@ -1,0 +1,706 @@
+// The transfer engine (see staging.h): large copies between pageable host memory and device
+// or managed memory move through pinned staging buffers, so the DMA engine always reads or
+// writes pinned memory (~53 GB/s on the H100 machine) while a pool of threads does the
+// pageable side with plain memcpy in parallel (one thread copies ~12 GB/s; the driver's own
+// pageable path manages 7-9 GB/s in total).
+//
+// The rules that keep the driver's semantics:
+// - Every driver call that names the stream, and every event wait, is made on the calling
+//   thread. Pool threads only run memcpy. So CU_STREAM_PER_THREAD, the legacy NULL stream
+//   and the caller's current context mean exactly what they meant to the caller, and the
+//   copy's DMAs are ordered on the caller's stream after everything queued before the call.
+// - H2D: chunk k is copied into buffer k % B by the pool, then the caller queues its DMA and
+//   records the buffer's event on the stream. A buffer is refilled only after its event has
+//   completed. Async H2D returns once every chunk is in pinned memory and queued (the source
+//   may be reused: the driver documents the same for pageable sources); its last DMAs may
+//   still be running, so the slot remembers those events and the next user of the slot
+//   waits on them before touching a buffer. Sync H2D waits for every DMA.
+// - D2H: the caller queues DMAs into free buffers and waits their events in order; the pool
+//   drains each finished buffer into the destination. A call returns only when every byte
+//   has landed (the driver is synchronous for pageable destinations, async or not).
+// - Concurrency: a copy owns one "slot" (its buffers, events and tasks) for its duration.
+//   There are at most `slots` slots, so pinned memory is bounded by slots x buffers x chunk.
+//   A caller finding no free slot does not wait for one: it hands the copy to the driver
+//   unchanged. A caller waiting for one of its own chunks that no pool thread has started
+//   runs it itself. Hence no caller ever waits on another caller, and copies progress even
+//   when every pool thread is busy or the pool could not be started.
+// - Errors: the first driver error stops the copy; the call waits for its own memcpys to
+//   finish (they touch the caller's memory and our buffers) and returns that error.
+// - Driver calls are never made under the engine's lock.
+#include "shim/staging.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#define UM_STAGE_MAX_THREADS 64
+#define UM_STAGE_MAX_BUFFERS 32
+#define UM_STAGE_MAX_SLOTS 16
+#define UM_STAGE_MIN_CHUNK ((size_t)64 << 10)
+// Mid-size copies are cut into pieces of bytes / buffers (so every pool thread gets work),
+// but never smaller than this: below it the per-piece driver calls and wake-ups dominate.
+#define UM_STAGE_MIN_PIECE ((size_t)256 << 10)
+#define UM_STAGE_SHUTDOWN_WAIT_NS 1000000000L
+
+// --- state ---
+
+enum { TASK_IDLE, TASK_QUEUED, TASK_RUNNING, TASK_DONE };
+
+typedef struct um_stage_slot um_stage_slot_t;
+
+// One memcpy, host side: fill a buffer (H2D) or drain one (D2H). Lives in its slot.
+typedef struct um_stage_task {
+    struct um_stage_task *next, *prev; // the pool's queue, under g.mu
+    um_stage_slot_t *slot;
+    void *dst;
+    const void *src;
+    size_t len;
+    atomic_int state;
+} um_stage_task_t;
+
+struct um_stage_slot {
+    int busy;             // owned by a copy (under g.mu)
+    char *pinned;         // nbuf x chunk bytes, CU_MEMHOSTALLOC_PORTABLE
+    CUcontext pinned_ctx; // current when the buffers were allocated
+    size_t chunk;
+    int nbuf;
+    CUcontext ev_ctx; // events belong to the context that created them
+    int nev;
+    CUevent ev[UM_STAGE_MAX_BUFFERS];
+    // pending[b]: ev[b] was recorded after a DMA on buffer b and has not been waited for.
+    unsigned char pending[UM_STAGE_MAX_BUFFERS];
+    um_stage_task_t task[UM_STAGE_MAX_BUFFERS];
+    pthread_cond_t cond; // a task of this slot finished
+};
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t work; // the queue became non-empty, or stop
+    pthread_cond_t idle; // a slot was released (shutdown waits for in-flight copies)
+    um_stage_config_t cfg;
+    int conds_ready;
+    int configured;
+    atomic_int enabled;
+    atomic_size_t threshold;
+    int stop;
+    int nthreads;
+    pthread_t thread[UM_STAGE_MAX_THREADS];
+    um_stage_task_t queue; // sentinel of a circular list
+    int nbusy;
+    um_stage_slot_t slot[UM_STAGE_MAX_SLOTS];
+    atomic_uint_fast64_t staged_copies, staged_bytes, direct_copies, errors;
+} g = {
+    .mu = PTHREAD_MUTEX_INITIALIZER,
+    .work = PTHREAD_COND_INITIALIZER,
+    .idle = PTHREAD_COND_INITIALIZER,
+};
+
+// Slot and idle conditions use the monotonic clock (shutdown waits with a deadline), so they
+// are made at run time, once, under g.mu (see lock_engine).
+static void init_conds(void) {
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&g.idle, &attr);
+    for (int i = 0; i < UM_STAGE_MAX_SLOTS; i++) {
+        pthread_cond_init(&g.slot[i].cond, &attr);
+        for (int b = 0; b < UM_STAGE_MAX_BUFFERS; b++)
+            g.slot[i].task[b].slot = &g.slot[i];
+    }
+    pthread_condattr_destroy(&attr);
+    g.queue.next = g.queue.prev = &g.queue;
+    g.conds_ready = 1;
+}
+
+static void lock_engine(void) {
+    pthread_mutex_lock(&g.mu);
+    if (!g.conds_ready)
+        init_conds();
+}
+
+static void keep_first(CUresult *err, CUresult r) {
+    if (*err == CUDA_SUCCESS)
+        *err = r;
+}
+
+// --- pool ---
+
+static void queue_push(um_stage_task_t *t) {
+    t->prev = g.queue.prev;
+    t->next = &g.queue;
+    g.queue.prev->next = t;
+    g.queue.prev = t;
+}
+
+static void queue_unlink(um_stage_task_t *t) {
+    t->prev->next = t->next;
+    t->next->prev = t->prev;
+    t->next = t->prev = NULL;
+}
+
+static void *worker_main(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&g.mu);
+    for (;;) {
+        while (g.queue.next == &g.queue && !g.stop)
+            pthread_cond_wait(&g.work, &g.mu);
+        // At stop, tasks still queued are left to their callers, who run them themselves.
+        if (g.stop)
+            break;
+        um_stage_task_t *t = g.queue.next;
+        queue_unlink(t);
+        atomic_store_explicit(&t->state, TASK_RUNNING, memory_order_relaxed);
+        pthread_mutex_unlock(&g.mu);
+        memcpy(t->dst, t->src, t->len);
+        pthread_mutex_lock(&g.mu);
+        atomic_store_explicit(&t->state, TASK_DONE, memory_order_release);
+        pthread_cond_broadcast(&t->slot->cond);
+    }
+    pthread_mutex_unlock(&g.mu);
+    return NULL;
+}
+
+// Under g.mu. Pool threads block every signal: the program's handlers run on its own threads.
+static void start_workers_locked(int want) {
+    if (g.nthreads >= want || g.stop)
+        return;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    while (g.nthreads < want) {
+        if (pthread_create(&g.thread[g.nthreads], NULL, worker_main, NULL) != 0)
+            break; // fewer threads: callers copy their own chunks, just slower
+        pthread_setname_np(g.thread[g.nthreads], "umshim-stage");
+        g.nthreads++;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static void task_enqueue(um_stage_task_t *t, void *dst, const void *src, size_t len) {
+    pthread_mutex_lock(&g.mu);
+    t->dst = dst;
+    t->src = src;
+    t->len = len;
+    atomic_store_explicit(&t->state, TASK_QUEUED, memory_order_relaxed);
+    queue_push(t);
+    pthread_cond_signal(&g.work);
+    pthread_mutex_unlock(&g.mu);
+}
+
+static int task_done(um_stage_task_t *t) {
+    return atomic_load_explicit(&t->state, memory_order_acquire) == TASK_DONE;
+}
+
+// Waits for one task; runs it here if no pool thread has started it (progress guarantee).
+static void task_wait(um_stage_task_t *t) {
+    if (task_done(t))
+        return;
+    pthread_mutex_lock(&g.mu);
+    while (atomic_load_explicit(&t->state, memory_order_acquire) != TASK_DONE) {
+        if (atomic_load_explicit(&t->state, memory_order_relaxed) == TASK_QUEUED) {
+            queue_unlink(t);
+            atomic_store_explicit(&t->state, TASK_RUNNING, memory_order_relaxed);
+            pthread_mutex_unlock(&g.mu);
+            memcpy(t->dst, t->src, t->len);
+            pthread_mutex_lock(&g.mu);
+            atomic_store_explicit(&t->state, TASK_DONE, memory_order_release);
+            break;
+        }
+        pthread_cond_wait(&t->slot->cond, &g.mu);
+    }
+    pthread_mutex_unlock(&g.mu);
+}
+
+// --- slots ---
+
+// A copy's view of the engine, taken under the lock at the start of the copy.
+typedef struct {
+    um_stage_config_t cfg;
+    um_stage_slot_t *s;
+    CUcontext ctx;
+} um_stage_copy_t;
+
+// Waits for (and forgets) events still pending on a slot's buffers; returns the first error.
+static CUresult slot_sync_pending(const um_stage_config_t *cfg, um_stage_slot_t *s) {
+    CUresult err = CUDA_SUCCESS;
+    for (int b = 0; b < s->nev; b++) {
+        if (s->pending[b]) {
+            keep_first(&err, cfg->event_synchronize(s->ev[b]));
+            s->pending[b] = 0;
+        }
+    }
+    return err;
+}
+
+// Driver calls on a slot the caller owns (busy) or that nobody can reach (shutdown).
+// Pinned memory and events are released with the context that made them current.
+static void slot_free(const um_stage_config_t *cfg, um_stage_slot_t *s) {
+    if (s->pinned == NULL && s->nev == 0)
+        return;
+    slot_sync_pending(cfg, s);
+    CUcontext cur = NULL;
+    cfg->ctx_get_current(&cur);
+    CUcontext now = cur;
+    if (s->nev > 0) {
+        if (s->ev_ctx != now && cfg->ctx_set_current(s->ev_ctx) == CUDA_SUCCESS)
+            now = s->ev_ctx;
+        for (int b = 0; b < s->nev; b++)
+            cfg->event_destroy(s->ev[b]);
+        s->nev = 0;
+    }
+    if (s->pinned != NULL) {
+        if (s->pinned_ctx != now && cfg->ctx_set_current(s->pinned_ctx) == CUDA_SUCCESS)
+            now = s->pinned_ctx;
+        cfg->mem_free_host(s->pinned);
+        s->pinned = NULL;
+    }
+    if (now != cur)
+        cfg->ctx_set_current(cur);
+}
+
+// Gets the slot's buffers and events ready for a copy in context c->ctx.
+static CUresult slot_prepare(um_stage_copy_t *c) {
+    um_stage_slot_t *s = c->s;
+    const um_stage_config_t *cfg = &c->cfg;
+    if (s->pinned != NULL && (s->chunk != cfg->chunk || s->nbuf != cfg->buffers))
+        slot_free(cfg, s); // reconfigured since these buffers were made
+    if (s->nev > 0 && (s->ev_ctx != c->ctx || s->nev != cfg->buffers)) {
+        slot_sync_pending(cfg, s);
+        for (int b = 0; b < s->nev; b++)
+            cfg->event_destroy(s->ev[b]);
+        s->nev = 0;
+    }
+    if (s->pinned == NULL) {
+        void *p = NULL;
+        CUresult r = cfg->mem_host_alloc(&p, cfg->chunk * (size_t)cfg->buffers,
+                                         CU_MEMHOSTALLOC_PORTABLE);
+        if (r != CUDA_SUCCESS)
+            return r;
+        s->pinned = p;
+        s->pinned_ctx = c->ctx;
+        s->chunk = cfg->chunk;
+        s->nbuf = cfg->buffers;
+    }
+    if (s->nev == 0) {
+        s->ev_ctx = c->ctx;
+        for (int b = 0; b < cfg->buffers; b++) {
+            CUresult r = cfg->event_create(&s->ev[b], CU_EVENT_DISABLE_TIMING);
+            if (r != CUDA_SUCCESS) {
+                for (int i = 0; i < b; i++)
+                    cfg->event_destroy(s->ev[i]);
+                return r;
+            }
+            s->pending[b] = 0;
+        }
+        s->nev = cfg->buffers;
+    }
+    return CUDA_SUCCESS;
+}
+
+// Takes a free slot, preferring one already set up for this context. Returns 0 when the
+// engine is off or every slot is busy: the caller then hands the copy to the driver.
+static int slot_acquire(um_stage_copy_t *c) {
+    CUcontext ctx = NULL;
+    lock_engine();
+    if (!atomic_load(&g.enabled)) {
+        pthread_mutex_unlock(&g.mu);
+        return 0;
+    }
+    c->cfg = g.cfg;
+    pthread_mutex_unlock(&g.mu);
+    // Outside the lock: a driver call.
+    if (c->cfg.ctx_get_current(&ctx) != CUDA_SUCCESS)
+        ctx = NULL;
+    pthread_mutex_lock(&g.mu);
+    um_stage_slot_t *best = NULL;
+    int best_rank = 0;
+    if (atomic_load(&g.enabled)) {
+        for (int i = 0; i < g.cfg.slots; i++) {
+            um_stage_slot_t *s = &g.slot[i];
+            if (s->busy)
+                continue;
+            int rank = s->pinned == NULL ? 1 : (s->nev > 0 && s->ev_ctx == ctx ? 3 : 2);
+            if (rank > best_rank) {
+                best = s;
+                best_rank = rank;
+            }
+        }
+    }
+    if (best != NULL) {
+        best->busy = 1;
+        g.nbusy++;
+        c->cfg = g.cfg;
+        start_workers_locked(g.cfg.threads);
+    }
+    pthread_mutex_unlock(&g.mu);
+    c->s = best;
+    c->ctx = ctx;
+    return best != NULL;
+}
+
+static void slot_release(um_stage_copy_t *c) {
+    pthread_mutex_lock(&g.mu);
+    c->s->busy = 0;
+    g.nbusy--;
+    pthread_cond_broadcast(&g.idle);
+    pthread_mutex_unlock(&g.mu);
+}
+
+// --- the two pipelines ---
+
+// Piece size for this copy: the configured chunk, or smaller so that a mid-size copy still
+// spreads over every buffer (and hence every pool thread).
+static size_t piece_size(const um_stage_config_t *cfg, size_t bytes) {
+    size_t per = (bytes + (size_t)cfg->buffers - 1) / (size_t)cfg->buffers;
+    per = (per + UM_STAGE_MIN_CHUNK - 1) & ~(UM_STAGE_MIN_CHUNK - 1);
+    if (per < UM_STAGE_MIN_PIECE)
+        per = UM_STAGE_MIN_PIECE;
+    return per < cfg->chunk ? per : cfg->chunk;
+}
+
+static CUresult pipe_htod(um_stage_copy_t *c, CUdeviceptr dst, const char *src, size_t bytes,
+                          CUstream stream, int sync) {
+    const um_stage_config_t *cfg = &c->cfg;
+    um_stage_slot_t *s = c->s;
+    const size_t B = (size_t)cfg->buffers, piece = piece_size(cfg, bytes);
+    const size_t n = (bytes + piece - 1) / piece;
+    size_t nf = 0, nd = 0, ndone = 0; // next to fill, next DMA to queue, oldest DMA not waited
+    CUresult err = CUDA_SUCCESS, r;
+    int unsafe = 0; // a DMA was queued without its event: the buffer's state is unknown
+#define PIECE_LEN(k) ((k) + 1 < n ? piece : bytes - (k)*piece)
+    while (ndone < n) {
+        // Fill every free buffer.
+        while (nf < n && nf - ndone < B) {
+            size_t b = nf % B;
+            if (s->pending[b]) { // a previous async copy's DMA may still read this buffer
+                r = cfg->event_synchronize(s->ev[b]);
+                s->pending[b] = 0;
+                if (r != CUDA_SUCCESS) {
+                    keep_first(&err, r);
+                    break;
+                }
+            }
+            task_enqueue(&s->task[b], s->pinned + b * s->chunk, src + nf * piece, PIECE_LEN(nf));
+            nf++;
+        }
+        if (err != CUDA_SUCCESS)
+            break;
+        // Queue the DMA of the next filled buffer, in order.
+        if (nd < nf && task_done(&s->task[nd % B])) {
+            size_t b = nd % B;
+            r = cfg->memcpy_htod_async(dst + nd * piece, s->pinned + b * s->chunk, PIECE_LEN(nd),
+                                       stream);
+            if (r != CUDA_SUCCESS) {
+                keep_first(&err, r);
+                break;
+            }
+            r = cfg->event_record(s->ev[b], stream);
+            if (r != CUDA_SUCCESS) {
+                keep_first(&err, r);
+                unsafe = 1;
+                break;
+            }
+            s->pending[b] = 1;
+            nd++;
+            continue;
+        }
+        // Retire finished DMAs without blocking, freeing their buffers for more fills.
+        if (cfg->event_query != NULL && ndone < nd) {
+            size_t b = ndone % B;
+            r = cfg->event_query(s->ev[b]);
+            if (r == CUDA_SUCCESS) {
+                s->pending[b] = 0;
+                ndone++;
+                continue;
+            }
+            if (r != CUDA_ERROR_NOT_READY) {
+                s->pending[b] = 0;
+                keep_first(&err, r);
+                break;
+            }
+        }
+        // Something must be waited for. A fill always finishes, so wait for it: the GPU never
+        // holds up the return of an async copy that fits in the buffers. Without event_query
+        // and with two or more DMAs queued, wait for the oldest DMA instead (the GPU stays
+        // busy, and a freed buffer lets another fill start).
+        if (nd < nf && (cfg->event_query != NULL || nd - ndone < 2)) {
+            task_wait(&s->task[nd % B]);
+            continue;
+        }
+        if (nd == n && !sync)
+            break; // every byte is in pinned memory and queued: the source may be reused
+        size_t b = ndone % B;
+        r = cfg->event_synchronize(s->ev[b]);
+        s->pending[b] = 0;
+        ndone++;
+        if (r != CUDA_SUCCESS) {
+            keep_first(&err, r);
+            break;
+        }
+    }
+#undef PIECE_LEN
+    // Our fills read the caller's source and write our buffers: finish them before leaving.
+    for (size_t k = nd; k < nf; k++)
+        task_wait(&s->task[k % B]);
+    if (unsafe) {
+        cfg->stream_synchronize(stream);
+        for (size_t b = 0; b < B; b++)
+            s->pending[b] = 0;
+    }
+    return err;
+}
+
+static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t bytes,
+                          CUstream stream) {
+    const um_stage_config_t *cfg = &c->cfg;
+    um_stage_slot_t *s = c->s;
+    const size_t B = (size_t)cfg->buffers, piece = piece_size(cfg, bytes);
+    const size_t n = (bytes + piece - 1) / piece;
+    size_t nd = 0, nw = 0, nr = 0; // next DMA to queue, next DMA to wait for, next drain to retire
+    CUresult err = CUDA_SUCCESS, r;
+    int unsafe = 0;
+#define PIECE_LEN(k) ((k) + 1 < n ? piece : bytes - (k)*piece)
+    while (nr < n) {
+        // Queue DMAs into every free buffer.
+        while (nd < n && nd - nr < B) {
+            size_t b = nd % B;
+            if (s->pending[b]) { // a previous async H2D may still read this buffer
+                r = cfg->event_synchronize(s->ev[b]);
+                s->pending[b] = 0;
+                if (r != CUDA_SUCCESS) {
+                    keep_first(&err, r);
+                    break;
+                }
+            }
+            r = cfg->memcpy_dtoh_async(s->pinned + b * s->chunk, src + nd * piece, PIECE_LEN(nd),
+                                       stream);
+            if (r != CUDA_SUCCESS) {
+                keep_first(&err, r);
+                break;
+            }
+            r = cfg->event_record(s->ev[b], stream);
+            if (r != CUDA_SUCCESS) {
+                keep_first(&err, r);
+                unsafe = 1;
+                break;
+            }
+            s->pending[b] = 1;
+            nd++;
+        }
+        if (err != CUDA_SUCCESS)
+            break;
+        if (nr < nw && task_done(&s->task[nr % B])) {
+            nr++;
+            continue;
+        }
+        if (nw < nd) { // wait for the oldest DMA, then hand its buffer to the pool
+            size_t b = nw % B;
+            r = cfg->event_synchronize(s->ev[b]);
+            s->pending[b] = 0;
+            if (r != CUDA_SUCCESS) {
+                keep_first(&err, r);
+                break;
+            }
+            task_enqueue(&s->task[b], dst + nw * piece, s->pinned + b * s->chunk, PIECE_LEN(nw));
+            nw++;
+            continue;
+        }
+        task_wait(&s->task[nr % B]);
+        nr++;
+    }
+#undef PIECE_LEN
+    for (size_t k = nr; k < nw; k++) // drains write the caller's destination
+        task_wait(&s->task[k % B]);
+    if (unsafe) {
+        cfg->stream_synchronize(stream);
+        for (size_t b = 0; b < B; b++)
+            s->pending[b] = 0;
+    }
+    return err;
+}
+
+// --- entry points ---
+
+static CUresult direct_copy(const um_stage_config_t *cfg, int h2d, CUdeviceptr dptr, void *host,
+                            size_t bytes, CUstream stream, int sync) {
+    atomic_fetch_add(&g.direct_copies, 1);
+    CUresult r = h2d ? cfg->memcpy_htod_async(dptr, host, bytes, stream)
+                     : cfg->memcpy_dtoh_async(host, dptr, bytes, stream);
+    if (r == CUDA_SUCCESS && sync)
+        r = cfg->stream_synchronize(stream);
+    return r;
+}
+
+static CUresult stage(int h2d, CUdeviceptr dptr, void *host, size_t bytes, CUstream stream,
+                      int sync) {
+    if (bytes == 0)
+        return CUDA_SUCCESS;
+    um_stage_copy_t c;
+    if (!slot_acquire(&c)) {
+        pthread_mutex_lock(&g.mu);
+        um_stage_config_t cfg = g.cfg;
+        pthread_mutex_unlock(&g.mu);
+        if (cfg.memcpy_htod_async == NULL || cfg.memcpy_dtoh_async == NULL)
+            return CUDA_ERROR_NOT_INITIALIZED;
+        return direct_copy(&cfg, h2d, dptr, host, bytes, stream, sync);
+    }
+    CUresult r = slot_prepare(&c);
+    if (r != CUDA_SUCCESS) {
+        // No pinned memory or events to be had: nothing moved yet, the driver does the copy.
+        slot_release(&c);
+        return direct_copy(&c.cfg, h2d, dptr, host, bytes, stream, sync);
+    }
+    r = h2d ? pipe_htod(&c, dptr, host, bytes, stream, sync) : pipe_dtoh(&c, host, dptr, bytes, stream);
+    slot_release(&c);
+    atomic_fetch_add(&g.staged_copies, 1);
+    atomic_fetch_add(&g.staged_bytes, bytes);
+    if (r != CUDA_SUCCESS)
+        atomic_fetch_add(&g.errors, 1);
+    return r;
+}
+
+CUresult um_stage_htod(CUdeviceptr dst, const void *src, size_t bytes, CUstream stream, int sync) {
+    return stage(1, dst, (void *)src, bytes, stream, sync);
+}
+
+CUresult um_stage_dtoh(void *dst, CUdeviceptr src, size_t bytes, CUstream stream, int sync) {
+    return stage(0, src, dst, bytes, stream, sync);
+}
+
+int um_stage_wants(size_t bytes) {
+    return atomic_load_explicit(&g.enabled, memory_order_acquire) &&
+           bytes >= atomic_load_explicit(&g.threshold, memory_order_relaxed);
+}
+
+static int clamp(int v, int lo, int hi) {
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+int um_stage_init(const um_stage_config_t *cfg) {
+    um_stage_shutdown();
+    um_stage_config_t c = *cfg;
+    lock_engine(); // the first call makes the condition variables
+    pthread_mutex_unlock(&g.mu);
+    if (!c.mem_host_alloc || !c.mem_free_host || !c.memcpy_htod_async || !c.memcpy_dtoh_async ||
+        !c.event_create || !c.event_destroy || !c.event_record || !c.event_synchronize ||
+        !c.stream_synchronize || !c.ctx_get_current || !c.ctx_set_current)
+        return -1;
+    c.threads = clamp(c.threads, 1, UM_STAGE_MAX_THREADS);
+    c.buffers = clamp(c.buffers > 0 ? c.buffers : c.threads + 2, 2, UM_STAGE_MAX_BUFFERS);
+    c.slots = clamp(c.slots > 0 ? c.slots : UM_STAGE_DEFAULT_SLOTS, 1, UM_STAGE_MAX_SLOTS);
+    if (c.chunk < UM_STAGE_MIN_CHUNK)
+        c.chunk = UM_STAGE_MIN_CHUNK;
+    c.chunk = (c.chunk + UM_STAGE_MIN_CHUNK - 1) & ~(UM_STAGE_MIN_CHUNK - 1);
+    pthread_mutex_lock(&g.mu);
+    g.cfg = c;
+    g.configured = 1;
+    g.stop = 0;
+    atomic_store(&g.staged_copies, 0);
+    atomic_store(&g.staged_bytes, 0);
+    atomic_store(&g.direct_copies, 0);
+    atomic_store(&g.errors, 0);
+    atomic_store(&g.threshold, c.threshold);
+    atomic_store_explicit(&g.enabled, 1, memory_order_release);
+    pthread_mutex_unlock(&g.mu);
+    return 0;
+}
+
+// Stops the pool and frees idle slots' resources; with `disable` the engine stays off.
+static void stop_all(int disable) {
+    lock_engine();
+    if (!g.configured) {
+        pthread_mutex_unlock(&g.mu);
+        return;
+    }
+    if (disable)
+        atomic_store(&g.enabled, 0);
+    // Wait (bounded) for copies in flight; what is still busy afterwards keeps its buffers.
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_nsec += UM_STAGE_SHUTDOWN_WAIT_NS % 1000000000L;
+    deadline.tv_sec += UM_STAGE_SHUTDOWN_WAIT_NS / 1000000000L + deadline.tv_nsec / 1000000000L;
+    deadline.tv_nsec %= 1000000000L;
+    while (disable && g.nbusy > 0) {
+        if (pthread_cond_timedwait(&g.idle, &g.mu, &deadline) == ETIMEDOUT)
+            break;
+    }
+    int nthreads = 0;
+    pthread_t threads[UM_STAGE_MAX_THREADS];
+    if (disable) {
+        g.stop = 1;
+        pthread_cond_broadcast(&g.work);
+        nthreads = g.nthreads;
+        memcpy(threads, g.thread, sizeof threads);
+        g.nthreads = 0;
+    }
+    // Claim the idle slots so no copy takes them while their buffers are freed.
+    int claimed[UM_STAGE_MAX_SLOTS] = {0};
+    for (int i = 0; i < UM_STAGE_MAX_SLOTS; i++) {
+        if (!g.slot[i].busy && (g.slot[i].pinned != NULL || g.slot[i].nev > 0)) {
+            g.slot[i].busy = 1;
+            g.nbusy++;
+            claimed[i] = 1;
+        }
+    }
+    um_stage_config_t cfg = g.cfg;
+    pthread_mutex_unlock(&g.mu);
+    for (int i = 0; i < nthreads; i++)
+        pthread_join(threads[i], NULL);
+    for (int i = 0; i < UM_STAGE_MAX_SLOTS; i++)
+        if (claimed[i])
+            slot_free(&cfg, &g.slot[i]);
+    pthread_mutex_lock(&g.mu);
+    for (int i = 0; i < UM_STAGE_MAX_SLOTS; i++) {
+        if (claimed[i]) {
+            g.slot[i].busy = 0;
+            g.nbusy--;
+        }
+    }
+    if (disable)
+        g.stop = 0; // the pool may start again after the next um_stage_init
+    pthread_cond_broadcast(&g.idle);
+    pthread_mutex_unlock(&g.mu);
+}
+
+void um_stage_shutdown(void) {
+    stop_all(1);
+}
+
+void um_stage_trim(void) {
+    stop_all(0);
+}
+
+void um_stage_atfork_child(void) {
+    // Only this thread exists in the child, and the lock may have been held by a parent
+    // thread at fork time: rebuild the synchronisation objects instead of taking them. The
+    // parent's buffers and events are not ours to free here (its driver state is not the
+    // child's); they are forgotten. The configuration stays, so the child starts afresh.
+    pthread_mutex_init(&g.mu, NULL);
+    pthread_cond_init(&g.work, NULL);
+    for (int i = 0; i < UM_STAGE_MAX_SLOTS; i++) {
+        um_stage_slot_t *s = &g.slot[i];
+        s->busy = 0;
+        s->pinned = NULL;
+        s->nev = 0;
+        memset(s->pending, 0, sizeof s->pending);
+        for (int b = 0; b < UM_STAGE_MAX_BUFFERS; b++) {
+            s->task[b].next = s->task[b].prev = NULL;
+            atomic_store(&s->task[b].state, TASK_IDLE);
+        }
+    }
+    g.nthreads = 0;
+    g.nbusy = 0;
+    g.stop = 0;
+    init_conds();
+}
+
+void um_stage_stats(um_stage_stats_t *out) {
+    out->staged_copies = atomic_load(&g.staged_copies);
+    out->staged_bytes = atomic_load(&g.staged_bytes);
+    out->direct_copies = atomic_load(&g.direct_copies);
+    out->errors = atomic_load(&g.errors);
+}
