@@ -51,6 +51,7 @@ typedef struct {
     um_copy_t copy_d2h;
     int host_prefetch_before_read; // prefetch to host before a host-side read (prefetch mode)
     char reason[160];       // one line a person can read: why this decision
+    int rule;               // um_pol_rule_t: the rule that decided (added; see below)
 } um_decision_t;
 
 typedef struct {
@@ -72,6 +73,10 @@ um_decision_t um_pol_decide_alloc(um_pol_t *pol, const char *site, uint64_t byte
 
 // The decision for a live allocation, given what has been observed of it and its site so
 // far (the shim asks again at its first launch and applies any new advise once).
+// Cheap (two hash lookups): asking again later (e.g. at the allocation's second launch) is
+// how an allocation earns read_mostly from its own history. Evidence can also remove a bit
+// (an "input" read back later becomes "inout" and loses read_mostly); the shim may unset it
+// or keep what it applied. Placement always reports what the allocation actually is.
 um_decision_t um_pol_decide_live(um_pol_t *pol, uint64_t alloc_id);
 
 // Loads a policy file (policy_file.h) into `pol`: those sites' decisions override the
@@ -80,5 +85,54 @@ int um_pol_load(um_pol_t *pol, const char *path, char *err, size_t errlen);
 
 // Writes the learned per-site decisions as a policy file. Returns 0 or -1 (errno set).
 int um_pol_save(const um_pol_t *pol, const char *path);
+
+// --- additions to the contract (policy owner; all additive) ---
+
+// The rules, one row each: id, name (in reasons and reports), and the evidence for it —
+// um_pol_rule_why() returns the full justification with its measurement (DESIGN.md
+// "Measured"); policy.c keeps those texts next to the code that applies them.
+#define UM_POL_RULES(X)                                                                            \
+    X(UNKNOWN, "unknown")             /* allocation id the policy has not seen */                 \
+    X(PASSTHROUGH, "passthrough")     /* mode passthrough: observe only */                        \
+    X(KEEP_DEVICE, "keep_device")     /* UMSHIM_KEEP_DEVICE / um_pol_keep_device */               \
+    X(IPC, "ipc")                     /* the site exported an IPC handle */                       \
+    X(SMALL, "small")                 /* below managed_threshold */                               \
+    X(AS_ALLOCATED, "as_allocated")   /* not rewritten (fallback, pool, VMM, pitch, host) */      \
+    X(PROGRAM_MANAGED, "program_managed") /* the program's own cuMemAllocManaged */               \
+    X(NAIVE, "managed")               /* mode managed: naive port */                              \
+    X(PREFETCH, "prefetch")           /* mode prefetch: prefetch everything */                    \
+    X(NEW, "new")                     /* auto, no evidence yet */                                 \
+    X(INPUT, "input")                 /* uploaded once, read by kernels, never read back */       \
+    X(INPUT_ONCE, "input_once")       /* input so far, one launch: read_mostly not yet */         \
+    X(STREAMED, "streamed")           /* re-uploaded between launches */                          \
+    X(RESULT, "result")               /* written on the device, read back */                      \
+    X(INOUT, "inout")                 /* uploaded, launched, read back */                         \
+    X(SCRATCH, "scratch")             /* device-only */                                           \
+    X(HOST_ONLY, "host_only")         /* copied, not launched (yet) */                            \
+    X(MIXED, "mixed")                 /* the site's allocations disagree */                       \
+    X(FILE, "file")                   /* a policy file entry */
+
+typedef enum {
+#define UM_POL_RULE_ENUM(id, name) UM_RULE_##id,
+    UM_POL_RULES(UM_POL_RULE_ENUM)
+#undef UM_POL_RULE_ENUM
+        UM_RULE_COUNT
+} um_pol_rule_t;
+
+const char *um_pol_rule_name(int rule); // "input"; "?" out of range
+const char *um_pol_rule_why(int rule);  // the justification, one paragraph
+const char *um_pol_mode_name(um_mode_t mode); // "auto"; "?" out of range
+
+// Keeps `site` on device memory in every rewriting mode (UMSHIM_KEEP_DEVICE). 0 or -1 (OOM).
+int um_pol_keep_device(um_pol_t *pol, const char *site);
+
+// IPC: any observed event about an allocation whose name starts with "cuIpc" (for example
+// the shim's FALLBACK or passthrough event for cuIpcGetMemHandle, with alloc_id set) marks
+// that allocation's site as IPC-exporting: later allocations there stay device memory in
+// every rewriting mode (rule ipc).
+
+// The statistics the policy has folded so far (policy/stats.h), for reports.
+typedef struct um_stats um_stats_t;
+const um_stats_t *um_pol_stats(const um_pol_t *pol);
 
 #endif

@@ -236,6 +236,20 @@ static int put_field(out_t *o, const field_t *f, const um_event_t *ev, int alway
     return 0;
 }
 
+int um_trace_escape(const char *s, char *buf, size_t n) {
+    if (buf == NULL || n == 0) {
+        return -1;
+    }
+    out_t o = {buf, buf + n - 1, 1};
+    put_escaped(&o, s, strlen(s));
+    if (!o.ok) {
+        buf[0] = '\0';
+        return -1;
+    }
+    *o.p = '\0';
+    return (int)(o.p - buf);
+}
+
 int um_trace_format_line(const um_event_t *ev, char *buf, size_t n) {
     if (buf == NULL || n == 0) {
         return -1;
@@ -339,12 +353,12 @@ static int parse_hex(const char *s, size_t len, int exact16, uint64_t *out) {
     return 0;
 }
 
-// Unescapes s[0..len) into dst[0..size) (NUL-terminated). Returns 0, or -1 with a message.
-static int parse_str(const char *s, size_t len, char *dst, size_t size, size_t col, char *err,
-                     size_t errlen, const char *key) {
+int um_trace_unescape(const char *s, size_t len, char *dst, size_t size, const char **why,
+                      size_t *at) {
     size_t n = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
+        *at = i;
         if (c == '\\') {
             if (i + 1 < len && s[i + 1] == '\\') {
                 i += 1;
@@ -352,23 +366,49 @@ static int parse_str(const char *s, size_t len, char *dst, size_t size, size_t c
                        hexval(s[i + 3]) >= 0) {
                 c = (unsigned char)(hexval(s[i + 2]) << 4 | hexval(s[i + 3]));
                 if (c == 0) {
-                    return fail(err, errlen, col + i, "%s: \\x00 is not allowed", key);
+                    *why = "\\x00 is not allowed";
+                    return -1;
                 }
                 i += 3;
             } else {
-                return fail(err, errlen, col + i,
-                            "%s: bad escape (only \\\\ and \\xHH are allowed)", key);
+                *why = "bad escape (only \\\\ and \\xHH are allowed)";
+                return -1;
             }
         } else if (c < '!' || c > '~') {
-            return fail(err, errlen, col + i,
-                        "%s: byte 0x%02x must be escaped as \\xHH", key, c);
+            *why = "a space, control or non-ASCII byte must be escaped as \\xHH";
+            return -1;
         }
         if (n + 1 >= size) {
-            return fail(err, errlen, col, "%s: longer than %zu bytes", key, size - 1);
+            *why = "too long";
+            *at = 0;
+            return -1;
         }
         dst[n++] = (char)c;
     }
+    if (size == 0) {
+        *why = "too long";
+        *at = 0;
+        return -1;
+    }
     dst[n] = '\0';
+    return 0;
+}
+
+// Unescapes a string field, with a message naming the field.
+static int parse_str(const char *s, size_t len, char *dst, size_t size, size_t col, char *err,
+                     size_t errlen, const char *key) {
+    const char *why = "";
+    size_t at = 0;
+    if (um_trace_unescape(s, len, dst, size, &why, &at) != 0) {
+        if (strcmp(why, "too long") == 0) {
+            return fail(err, errlen, col, "%s: longer than %zu bytes", key, size - 1);
+        }
+        if (s[at] != '\\') {
+            return fail(err, errlen, col + at, "%s: byte 0x%02x must be escaped as \\xHH", key,
+                        (unsigned char)s[at]);
+        }
+        return fail(err, errlen, col + at, "%s: %s", key, why);
+    }
     return 0;
 }
 

@@ -89,4 +89,13 @@ int um_trace_parse_line(const char *line, um_event_t *ev, char *err, size_t errl
 // Whether `line` (with or without '\n') is the v1 header. 1 or 0.
 int um_trace_is_header(const char *line);
 
+// The string escaping above, shared with the policy file (policy_file.h). um_trace_escape
+// writes s escaped into buf[0..n), NUL-terminated, and returns the length, or -1 (buf "")
+// when it does not fit. um_trace_unescape decodes s[0..len) into dst[0..size); returns 0,
+// or -1 with a static message in *why ("bad escape ...", "too long", ...) and the offset of
+// the offending byte in *at.
+int um_trace_escape(const char *s, char *buf, size_t n);
+int um_trace_unescape(const char *s, size_t len, char *dst, size_t size, const char **why,
+                      size_t *at);
+
 #endif
