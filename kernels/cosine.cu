@@ -31,8 +31,10 @@ static __device__ __forceinline__ bool um_better(float as, int ai, float bs, int
     return as > bs || (as == bs && ai < bi);
 }
 
+// Clamped to [-1, 1] (rounding can overshoot); "+ 0" turns -0 into +0 so that zero scores
+// order by index alone (the radix keys of -0 and +0 differ).
 static __device__ __forceinline__ float um_clamp_cos(float s) {
-    return fminf(fmaxf(s, -1.0f), 1.0f);
+    return fminf(fmaxf(s, -1.0f), 1.0f) + 0.0f;
 }
 
 // Orderable key: larger float -> larger unsigned.

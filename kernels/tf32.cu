@@ -127,7 +127,7 @@ static __global__ void __launch_bounds__(W_THREADS)
         long row = q0 + wm * 64 + r;
         if (row >= q || c >= n) continue;
         float s = stage[r * 36 + lane] * q_inv[row] * xs;
-        scores[(size_t)row * ld + c] = fminf(fmaxf(s, -1.f), 1.f);
+        scores[(size_t)row * ld + c] = fminf(fmaxf(s, -1.f), 1.f) + 0.f; // -0 -> +0, as in cosine.cu
     }
 }
 
