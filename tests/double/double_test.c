@@ -84,8 +84,10 @@ START_TEST(test_procaddress_picks_abi_by_version_and_flags) {
     ck_assert_ptr_eq(proc("cuMemcpyHtoD", 13000, CU_GET_PROC_ADDRESS_LEGACY_STREAM), dlsym(lib, "cuMemcpyHtoD_v2"));
     ck_assert_ptr_eq(proc("cuLaunchKernel", 12000, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM),
                      dlsym(lib, "cuLaunchKernel_ptsz"));
-    ck_assert_ptr_eq(proc("cuMemPrefetchAsync", 12080, 0), dlsym(lib, "cuMemPrefetchAsync"));
-    ck_assert_ptr_eq(proc("cuMemPrefetchAsync", 13000, 0), dlsym(lib, "cuMemPrefetchAsync_v2"));
+    ck_assert_ptr_eq(proc("cuLaunchKernel", 6050, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM),
+                     dlsym(lib, "cuLaunchKernel")); // _ptsz only from 7.0
+    ck_assert_ptr_eq(proc("cuMemPrefetchAsync", 12010, 0), dlsym(lib, "cuMemPrefetchAsync"));
+    ck_assert_ptr_eq(proc("cuMemPrefetchAsync", 12020, 0), dlsym(lib, "cuMemPrefetchAsync_v2"));
     ck_assert_ptr_eq(proc("cuMemAdvise", 13000, 0), dlsym(lib, "cuMemAdvise_v2"));
     ck_assert_ptr_eq(proc("cuStreamGetCaptureInfo", 12030, 0), dlsym(lib, "cuStreamGetCaptureInfo_v3"));
     ck_assert_ptr_eq(proc("cuGraphInstantiate", 12000, 0), dlsym(lib, "cuGraphInstantiateWithFlags"));

@@ -204,12 +204,15 @@ static void *d_lookup(const char *symbol, int ver, cuuint64_t flags, CUdriverPro
         }
     if (seen) {
         const d_row_t *best = NULL;
-        for (size_t i = 0; i < D_NROWS; i++) {
-            const d_row_t *r = &d_rows[i];
-            if (strcmp(r->base, symbol) != 0 || r->ver > ver) continue;
-            int want = ptds && has_ptds ? D_CLS_PTDS : D_CLS_LEG;
-            if (r->cls != D_CLS_ANY && r->cls != want) continue;
-            if (!best || r->ver > best->ver) best = r;
+        // Per-thread rows first when asked for; before they existed, the legacy ABI answers.
+        for (int pass = ptds && has_ptds ? 0 : 1; pass < 2 && !best; pass++) {
+            int want = pass == 0 ? D_CLS_PTDS : D_CLS_LEG;
+            for (size_t i = 0; i < D_NROWS; i++) {
+                const d_row_t *r = &d_rows[i];
+                if (strcmp(r->base, symbol) != 0 || r->ver > ver) continue;
+                if (r->cls != D_CLS_ANY && r->cls != want) continue;
+                if (!best || r->ver > best->ver) best = r;
+            }
         }
         if (!best) {
             *st = CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT;
