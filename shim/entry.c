@@ -1,0 +1,274 @@
+// Where every CUDA call enters the shim. Three paths (DESIGN.md "Interception"):
+//   1. dlsym, exported at GLIBC_2.2.5 and GLIBC_2.34, answering hooked cu* names;
+//   2. cuGetProcAddress / cuGetProcAddress_v2: the real driver answers first, then the
+//      wrapper is swapped in only when hooks.def has exactly the ABI that was asked for;
+//   3. the exported cu* wrappers themselves, for programs linked against libcuda.
+// Also here: lazy thread-safe initialisation, the re-entry guard, fork and exit handling.
+#include "shim/entry.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shim/cupti.h"
+#include "shim/decide.h"
+#include "shim/hooks.h"
+#include "shim/log.h"
+#include "shim/options.h"
+#include "shim/registry.h"
+#include "shim/staging.h"
+#include "shim/stats.h"
+#include "shim/trace.h"
+
+um_cfg_t um_cfg;
+
+// initial-exec: the shim is preloaded, so static TLS is available and the guard costs one
+// memory access instead of a __tls_get_addr call on every intercepted call.
+static __thread int um_in_shim __attribute__((tls_model("initial-exec")));
+
+static pthread_once_t um_once = PTHREAD_ONCE_INIT;
+static int um_state; // atomic: 0 not yet, 1 initialising, 2 ready, 3 failed
+static void *um_libcuda;
+static int um_cupti_on;
+
+// --- real dlsym ---
+// Since glibc 2.34 dlsym lives in libc at GLIBC_2.34; older programs bind GLIBC_2.2.5.
+// dlvsym is not interposed by the shim, so it finds glibc's own dlsym.
+typedef void *(*um_dlsym_t)(void *, const char *);
+__attribute__((visibility("hidden"))) um_dlsym_t um_glibc_dlsym;
+
+static um_dlsym_t glibc_dlsym(void) {
+    um_dlsym_t f = __atomic_load_n(&um_glibc_dlsym, __ATOMIC_ACQUIRE);
+    if (f == NULL) {
+        f = (um_dlsym_t)dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34");
+        if (f == NULL)
+            f = (um_dlsym_t)dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.2.5");
+        __atomic_store_n(&um_glibc_dlsym, f, __ATOMIC_RELEASE);
+    }
+    return f;
+}
+
+void *um_real_dlsym(void *handle, const char *name) {
+    um_dlsym_t f = glibc_dlsym();
+    return f ? f(handle, name) : NULL;
+}
+
+// --- dlsym hook ---
+// Called by the assembly entry below with the caller's (handle, name). Returns the
+// wrapper for a hooked cu* name the real lookup finds, else NULL and the entry tail-jumps
+// to glibc's dlsym. No allocation, no lock, no I/O: only the lookup itself.
+__attribute__((visibility("hidden"))) void *um_dlsym_hook(void *handle, const char *name) {
+    glibc_dlsym(); // makes sure the tail jump has a target
+    if (name == NULL || name[0] != 'c' || name[1] != 'u')
+        return NULL;
+    const um_hook_t *h = um_hook_by_sym(name);
+    if (h == NULL)
+        return NULL;
+    void *real = um_real_dlsym(handle, name);
+    if (real == NULL)
+        return NULL; // not in that handle: the caller gets the driver's own answer (NULL)
+    um_real_offer(h->id, real);
+    return h->wrapper;
+}
+
+// The exported dlsym is a tail-jumping trampoline so that glibc's dlsym sees the
+// program's return address: RTLD_NEXT lookups are resolved relative to the caller, and a
+// C wrapper would make them relative to the shim instead.
+#if defined(__x86_64__)
+__asm__(".text\n"
+        ".globl um_dlsym_225\n"
+        ".type um_dlsym_225, @function\n"
+        ".globl um_dlsym_234\n"
+        ".type um_dlsym_234, @function\n"
+        "um_dlsym_225:\n"
+        "um_dlsym_234:\n"
+        "  push %rdi\n"
+        "  push %rsi\n"
+        "  sub $8, %rsp\n"
+        "  call um_dlsym_hook\n"
+        "  add $8, %rsp\n"
+        "  pop %rsi\n"
+        "  pop %rdi\n"
+        "  test %rax, %rax\n"
+        "  jnz 1f\n"
+        "  jmp *um_glibc_dlsym(%rip)\n"
+        "1:\n"
+        "  ret\n"
+        ".size um_dlsym_225, .-um_dlsym_225\n"
+        ".size um_dlsym_234, .-um_dlsym_234\n"
+        ".symver um_dlsym_225, dlsym@GLIBC_2.2.5\n"
+        ".symver um_dlsym_234, dlsym@@GLIBC_2.34\n");
+#else
+#error "umshim's dlsym entry is written for x86_64"
+#endif
+
+// --- guard and initialisation ---
+int um_busy(void) {
+    return um_in_shim;
+}
+
+void um_leave(void) {
+    um_in_shim = 0;
+}
+
+static void um_fini(void);
+static void um_atfork_child(void);
+
+static void configure(void) {
+    um_opts_load(NULL);
+    um_log_set_level((int)um_opt_num(UM_OPT_LOG));
+    memset(&um_cfg, 0, sizeof um_cfg);
+    um_cfg.mode = (um_mode_t)um_opt_num(UM_OPT_MODE);
+    um_cfg.hash = (int)um_opt_num(UM_OPT_HASH);
+    const um_optval_t *st = um_opt(UM_OPT_STAGING);
+    um_cfg.staging = st->unset_default ? um_cfg.mode == UM_MODE_AUTO : (int)st->num;
+    if (um_opt_str(UM_OPT_TRACE)[0] != 0 && um_trace_open(um_opt_str(UM_OPT_TRACE)) == 0)
+        um_cfg.trace = 1;
+    int learning = um_opt_str(UM_OPT_POLICY_OUT)[0] != 0;
+    um_cfg.events = um_cfg.trace || learning || um_cfg.mode == UM_MODE_AUTO;
+    um_cfg.sites = um_cfg.events || um_cfg.mode != UM_MODE_PASSTHROUGH;
+    um_cfg.fast = um_cfg.mode == UM_MODE_PASSTHROUGH && !um_cfg.events && !um_cfg.hash;
+}
+
+static void start_staging(void) {
+    if (!um_cfg.staging)
+        return;
+    um_stage_config_t sc;
+    memset(&sc, 0, sizeof sc);
+    sc.mem_host_alloc = um_real.cuMemHostAlloc;
+    sc.mem_free_host = um_real.cuMemFreeHost;
+    sc.memcpy_htod_async = um_real.cuMemcpyHtoDAsync_v2;
+    sc.memcpy_dtoh_async = um_real.cuMemcpyDtoHAsync_v2;
+    sc.event_create = um_real.cuEventCreate;
+    sc.event_destroy = um_real.cuEventDestroy_v2;
+    sc.event_record = um_real.cuEventRecord;
+    sc.event_synchronize = um_real.cuEventSynchronize;
+    sc.stream_synchronize = um_real.cuStreamSynchronize;
+    sc.ctx_get_current = um_real.cuCtxGetCurrent;
+    sc.ctx_set_current = um_real.cuCtxSetCurrent;
+    sc.threshold = (size_t)um_opt_num(UM_OPT_STAGING_THRESHOLD);
+    sc.chunk = (size_t)um_opt_num(UM_OPT_STAGING_CHUNK);
+    sc.threads = (int)um_opt_num(UM_OPT_STAGING_THREADS);
+    if (um_stage_init(&sc) != 0) {
+        UM_WARN("the staging engine is unavailable; copies use the driver");
+        um_cfg.staging = 0;
+    }
+}
+
+static void init_once(void) {
+    um_in_shim = 1; // driver or CUPTI calls made during init go straight to the driver
+    __atomic_store_n(&um_state, 1, __ATOMIC_RELEASE);
+    configure();
+    um_hooks_sort();
+    um_reg_init();
+    // Already loaded by cudart or the program's link; RTLD_NOLOAD first avoids loading a
+    // second copy when the program loaded it by full path (the double in tests, too).
+    um_libcuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+    if (um_libcuda == NULL)
+        um_libcuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    int filled = um_real_load(um_libcuda, um_real_dlsym);
+    if (um_libcuda == NULL && filled == 0) {
+        UM_WARN("libcuda.so.1 cannot be loaded; the shim stays out of the way");
+        __atomic_store_n(&um_state, 3, __ATOMIC_RELEASE);
+        um_in_shim = 0;
+        return;
+    }
+    um_dec_init();
+    start_staging();
+    if (um_opt_num(UM_OPT_CUPTI))
+        um_cupti_on = um_cupti_start() == 0;
+    atexit(um_fini);
+    pthread_atfork(NULL, NULL, um_atfork_child);
+    UM_INFO("active: mode=%s, %d hooks, %d real entry points",
+            um_opt_num(UM_OPT_MODE) < 4
+                ? (const char *[]){"passthrough", "managed", "prefetch", "auto"}[um_cfg.mode]
+                : "?",
+            um_hook_count(), filled);
+    __atomic_store_n(&um_state, 2, __ATOMIC_RELEASE);
+    um_in_shim = 0;
+}
+
+int um_init(void) {
+    pthread_once(&um_once, init_once);
+    return __atomic_load_n(&um_state, __ATOMIC_ACQUIRE) == 2 ? 0 : -1;
+}
+
+int um_enter(void) {
+    if (um_in_shim)
+        return 0;
+    if (__builtin_expect(__atomic_load_n(&um_state, __ATOMIC_ACQUIRE) != 2, 0)) {
+        if (__atomic_load_n(&um_state, __ATOMIC_ACQUIRE) == 3 || um_init() != 0)
+            return 0;
+    }
+    um_in_shim = 1;
+    return 1;
+}
+
+static void um_fini(void) {
+    um_in_shim = 1; // exit path: nothing below re-enters the wrappers' logic
+    um_cupti_counters_t cc;
+    memset(&cc, 0, sizeof cc);
+    if (um_cupti_on)
+        um_cupti_stop(&cc);
+    const char *stats = um_opt_str(UM_OPT_STATS);
+    if (stats[0] != 0) {
+        static const char *const names[] = {"passthrough", "managed", "prefetch", "auto"};
+        struct um_cupti_counters_view v = {cc.available, cc.gpu_page_fault_groups, cc.htod_bytes,
+                                           cc.dtoh_bytes};
+        if (um_stat_write(stats, names[um_cfg.mode & 3], &v) != 0)
+            UM_WARN("UMSHIM_STATS=%s could not be written", stats);
+    }
+    um_dec_fini();
+    if (um_cfg.staging)
+        um_stage_shutdown();
+    um_trace_close();
+}
+
+static void um_atfork_child(void) {
+    um_reg_atfork_child();
+    um_dec_atfork_child();
+    um_trace_atfork_child();
+    if (um_cfg.staging)
+        um_stage_atfork_child();
+}
+
+// --- cuGetProcAddress ---
+// Swaps in the wrapper for exactly the ABI the driver returned (hooks.c picks the row
+// from name, version and flags the way the driver does); anything else is returned as is.
+static void *swap_in(const char *symbol, void *fn, int version, cuuint64_t flags) {
+    const um_hook_t *h = um_hook_for_proc(symbol, version, flags);
+    if (h == NULL)
+        return fn;
+    void *exported = *um_real_slot(h->id);
+    if (exported != NULL && exported != fn)
+        UM_DEBUG("cuGetProcAddress(%s, %d, %llu): driver returned %p, exported %s is %p", symbol,
+                 version, (unsigned long long)flags, fn, h->sym, exported);
+    um_real_offer(h->id, fn);
+    return h->wrapper;
+}
+
+UM_EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion,
+                                       cuuint64_t flags, CUdriverProcAddressQueryResult *status) {
+    if (um_real.cuGetProcAddress_v2 == NULL)
+        um_init();
+    CUresult r = UM_REAL_CALL(cuGetProcAddress_v2, symbol, pfn, cudaVersion, flags, status);
+    if (um_busy() || r != CUDA_SUCCESS || pfn == NULL || *pfn == NULL ||
+        (status != NULL && *status != CU_GET_PROC_ADDRESS_SUCCESS))
+        return r;
+    um_init();
+    *pfn = swap_in(symbol, *pfn, cudaVersion, flags);
+    return r;
+}
+
+UM_EXPORT CUresult cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion,
+                                    cuuint64_t flags) {
+    if (um_real.cuGetProcAddress == NULL)
+        um_init();
+    CUresult r = UM_REAL_CALL(cuGetProcAddress, symbol, pfn, cudaVersion, flags);
+    if (um_busy() || r != CUDA_SUCCESS || pfn == NULL || *pfn == NULL)
+        return r;
+    um_init();
+    *pfn = swap_in(symbol, *pfn, cudaVersion, flags);
+    return r;
+}
