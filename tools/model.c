@@ -5,8 +5,8 @@
 // memory (device-side kinds only, not pinned host), redundant read-backs (the same
 // allocation read back again with nothing able to write it since, hashes agreeing when
 // recorded), the kernels that used each site, and auto's decision per site: the policy
-// engine replays the same events and is asked about each allocation just before its free
-// (or at the end, for leaks), when everything about it has been seen.
+// engine replays the same events and is then asked what it would do with a new allocation
+// at each site (its largest size), which is what a policy file learned from this run says.
 #include "tools/model.h"
 
 #include <errno.h>
@@ -145,8 +145,6 @@ typedef struct {
     uint64_t d2h_redundant_n, d2h_redundant_b;
     char kernels[UM_MODEL_KERNELS_PER_SITE][UM_NAME_MAX];
     unsigned nkernels;
-    int have_decision;
-    um_decision_t decision;
 } site_extra_t;
 
 typedef struct {
@@ -249,16 +247,6 @@ static void copy_seen(build_t *b, const um_event_t *ev) {
     src->written_since_d2h = 0;
 }
 
-// auto's decision for an allocation, asked with everything about it seen: just before its
-// free, or at the end of the trace. The latest allocation of a site gives the site's.
-static void decide(build_t *b, uint64_t id) {
-    site_extra_t *x = b->pol ? extra_of(b, id) : NULL;
-    if (x == NULL)
-        return;
-    x->decision = um_pol_decide_live(b->pol, id);
-    x->have_decision = 1;
-}
-
 static int on_event(const um_event_t *ev, void *ctx) {
     build_t *b = ctx;
     um_model_t *m = b->m;
@@ -285,7 +273,6 @@ static int on_event(const um_event_t *ev, void *ctx) {
             a = map_find(&b->allocs, ev->alloc_id);
             if (a == NULL || a->freed)
                 break;
-            decide(b, ev->alloc_id); // before the policy sees the free and may forget it
             a->freed = 1;
             if (on_device(a->mem))
                 m->device_bytes -= a->bytes;
@@ -342,8 +329,12 @@ static int collect_sites(build_t *b) {
             s->d2h_redundant_b = x->d2h_redundant_b;
             memcpy(s->kernels, x->kernels, sizeof s->kernels);
             s->nkernels = x->nkernels;
-            s->have_decision = x->have_decision;
-            s->decision = x->decision;
+        }
+        // What auto would do with the next allocation at this site, given the whole run:
+        // decide_alloc, not decide_live (a traced allocation's placement is already made).
+        if (b->pol) {
+            s->decision = um_pol_decide_alloc(b->pol, s->st.site, s->st.max_bytes);
+            s->have_decision = 1;
         }
     }
     for (size_t i = 0; i < um_stats_alloc_count(b->st); i++) { // allocation order: latest wins
@@ -367,7 +358,7 @@ int um_model_load(const char *path, const um_pol_config_t *cfg, um_model_t *m, c
                   size_t errlen) {
     memset(m, 0, sizeof *m);
     build_t b = {.m = m};
-    b.st = um_stats_create(1); // keep freed records: decisions and kinds per allocation
+    b.st = um_stats_create(1); // keep freed records: each site's latest allocation kind
     if (b.st == NULL) {
         snprintf(err, errlen, "%s: out of memory", path);
         return -1;
@@ -378,12 +369,6 @@ int um_model_load(const char *path, const um_pol_config_t *cfg, um_model_t *m, c
     }
     int rc = um_trace_each(path, on_event, &b, err, errlen);
     if (rc == 0) {
-        // What was never freed is decided last, with the whole run seen.
-        for (size_t i = 0; i < um_stats_alloc_count(b.st); i++) {
-            const um_stats_alloc_t *a = um_stats_alloc_at(b.st, i);
-            if (a && !a->freed)
-                decide(&b, a->id);
-        }
         m->tot = *um_stats_totals(b.st);
         if (collect_sites(&b) != 0)
             b.oom = 1;

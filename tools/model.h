@@ -35,7 +35,7 @@ typedef struct {
     char kernels[UM_MODEL_KERNELS_PER_SITE][UM_NAME_MAX]; // first kernels that used it
     unsigned nkernels;
     int have_decision;
-    um_decision_t decision;        // auto's decision for its latest allocation
+    um_decision_t decision;        // what auto would do with a new allocation here
 } um_site_stats_t;
 
 typedef struct {

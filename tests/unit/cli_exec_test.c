@@ -1,0 +1,311 @@
+// The `umshim` executable end to end: --help for every subcommand, exit status and signal
+// passthrough of `run` (with the real libumshim.so found beside umshim), LD_PRELOAD
+// composition and profile/ab plumbing (with a fake shim, tests/unit/cli_fake_shim.c), and
+// one clear error for each kind of user mistake.
+#include <check.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/unit/check_main.h"
+
+#define UMSHIM "tools/umshim"
+#define FAKE_SHIM "tests/unit/libcli_fake_shim.so"
+
+typedef struct {
+    int status;
+    char out[65536];
+    char err[16384];
+} result_t;
+
+static result_t res;
+static char tmp[PATH_MAX];
+
+static void read_file(const char *path, char *buf, size_t len) {
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, len - 1, f) : 0;
+    buf[n] = '\0';
+    if (f)
+        fclose(f);
+}
+
+// Runs umshim with argv (NULL-terminated, without "umshim") and extra "NAME=value" env.
+static void umshim(const char *const *env, const char *const *args) {
+    char out_path[PATH_MAX + 16], err_path[PATH_MAX + 16];
+    snprintf(out_path, sizeof out_path, "%s/out", tmp);
+    snprintf(err_path, sizeof err_path, "%s/err", tmp);
+    const char *argv[64] = {UMSHIM};
+    int n = 1;
+    while (args[n - 1] && n < 63) {
+        argv[n] = args[n - 1];
+        n++;
+    }
+    argv[n] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        // Under --config=asan, umshim and libumshim.so carry ASan: a preloaded ASan library
+        // in an uninstrumented /bin/sh (or an LD_PRELOAD ahead of umshim's own runtime) must
+        // not abort the run. Leak checking of umshim is the in-process suites' job.
+        setenv("ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=0", 1);
+        for (const char *const *e = env; e && *e; e++)
+            putenv((char *)*e);
+        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int er = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(o, 1);
+        dup2(er, 2);
+        execv(UMSHIM, (char *const *)argv);
+        _exit(99);
+    }
+    ck_assert_int_eq(waitpid(pid, &res.status, 0), pid);
+    read_file(out_path, res.out, sizeof res.out);
+    read_file(err_path, res.err, sizeof res.err);
+}
+
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+static int exited(int code) {
+    return WIFEXITED(res.status) && WEXITSTATUS(res.status) == code;
+}
+
+#define ck_exit(code)                                                                              \
+    ck_assert_msg(exited(code), "expected exit %d, got status 0x%x; stderr: %s", code, res.status, res.err)
+#define ck_err_has(s) ck_assert_msg(strstr(res.err, s) != NULL, "stderr lacks '%s': %s", s, res.err)
+#define ck_out_has(s) ck_assert_msg(strstr(res.out, s) != NULL, "stdout lacks '%s': %s", s, res.out)
+
+static void setup(void) {
+    const char *base = getenv("TEST_TMPDIR");
+    snprintf(tmp, sizeof tmp, "%s/cli_exec.XXXXXX", base ? base : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(tmp));
+}
+
+// --- core ---
+START_TEST(test_exec_help_every_subcommand) {
+    static const char *const cmds[] = {"run", "profile", "report", "timeline", "ab", "bench", "options"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        umshim(NULL, ARGS(cmds[i], "--help"));
+        ck_exit(0);
+        char want[64];
+        snprintf(want, sizeof want, "usage: umshim %s", cmds[i]);
+        ck_out_has(want);
+    }
+    umshim(NULL, ARGS("--help"));
+    ck_exit(0);
+    ck_out_has("profile");
+    ck_out_has("timeline");
+}
+END_TEST
+
+START_TEST(test_exec_run_passes_exit_code) {
+    umshim(NULL, ARGS("run", "--", "/bin/sh", "-c", "exit 3"));
+    ck_exit(3);
+    umshim(NULL, ARGS("run", "--mode", "passthrough", "--", "/bin/sh", "-c", "exit 0"));
+    ck_exit(0);
+}
+END_TEST
+
+START_TEST(test_exec_run_passes_signal_death) {
+    umshim(NULL, ARGS("run", "--", "/bin/sh", "-c", "kill -TERM $$"));
+    ck_assert_msg(WIFSIGNALED(res.status) && WTERMSIG(res.status) == SIGTERM,
+                  "expected death by SIGTERM, status 0x%x", res.status);
+}
+END_TEST
+
+START_TEST(test_exec_run_composes_preload_and_env) {
+    char fake[PATH_MAX];
+    ck_assert_ptr_nonnull(realpath(FAKE_SHIM, fake));
+    umshim(ARGS("LD_PRELOAD=libm.so.6"),
+           ARGS("run", "--shim", FAKE_SHIM, "--mode", "managed", "--trace", "t.umt", "--", "/bin/sh",
+                "-c", "echo \"[$LD_PRELOAD|$UMSHIM_MODE|$UMSHIM_TRACE]\""));
+    ck_exit(0);
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof want, "[%s:libm.so.6|managed|t.umt]", fake);
+    ck_out_has(want);
+}
+END_TEST
+
+START_TEST(test_exec_profile_writes_outputs) {
+    char out_dir[PATH_MAX + 16], canned[PATH_MAX], env_trace[PATH_MAX + 32], path[PATH_MAX + 32];
+    snprintf(out_dir, sizeof out_dir, "%s/prof", tmp);
+    ck_assert_ptr_nonnull(realpath("tools/testdata/legacy_recall.umt", canned));
+    snprintf(env_trace, sizeof env_trace, "CLI_FAKE_TRACE=%s", canned);
+    umshim(ARGS(env_trace), ARGS("profile", "--shim", FAKE_SHIM, "--out", out_dir, "--", "/bin/sh",
+                                 "-c", "exit 5"));
+    ck_exit(5); // the program's status, after the files are written
+    ck_out_has("recall+0x1a40");
+    static const char *const files[] = {"trace.umt", "policy.ump", "report.txt", "report.json",
+                                        "timeline.json"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", out_dir, files[i]);
+        ck_assert_msg(access(path, R_OK) == 0, "%s missing", path);
+    }
+}
+END_TEST
+
+START_TEST(test_exec_ab_identical_results) {
+    char html[PATH_MAX + 16], work[PATH_MAX + 16], page[65536];
+    snprintf(html, sizeof html, "%s/ab.html", tmp);
+    snprintf(work, sizeof work, "%s/abwork", tmp);
+    umshim(ARGS("CLI_FAKE_HASH=00000000deadbeef"),
+           ARGS("ab", "--runs", "2", "--shim", FAKE_SHIM, "--html", html, "--out", work, "--", "/bin/true"));
+    ck_exit(0);
+    ck_out_has("passthrough");
+    ck_out_has("vs passthrough");
+    ck_out_has("identical in all runs (d2h_hash 00000000deadbeef)");
+    ck_out_has("not available"); // the fake shim's CUPTI counters say "na"
+    ck_err_has("[8/8]");         // progress
+    read_file(html, page, sizeof page);
+    ck_assert_ptr_nonnull(strstr(page, "<svg"));
+    ck_assert_ptr_nonnull(strstr(page, "</html>"));
+}
+END_TEST
+
+START_TEST(test_exec_report_and_timeline) {
+    umshim(NULL, ARGS("report", "tools/testdata/legacy_recall.umt"));
+    ck_exit(0);
+    ck_out_has("recall+0x1a80");
+    umshim(NULL, ARGS("report", "tools/testdata/legacy_recall.umt", "--json"));
+    ck_exit(0);
+    ck_out_has("\"peak_device_bytes\":74840576");
+    char out[PATH_MAX + 16];
+    snprintf(out, sizeof out, "%s/t.json", tmp);
+    umshim(NULL, ARGS("timeline", "tools/testdata/legacy_recall.umt", "-o", out));
+    ck_exit(0);
+    ck_assert_int_eq(access(out, R_OK), 0);
+}
+END_TEST
+
+START_TEST(test_exec_options_table) {
+    umshim(ARGS("UMSHIM_MODE=prefetch"), ARGS("options"));
+    ck_exit(0);
+    ck_out_has("UMSHIM_MODE");
+    ck_out_has("UMSHIM_STATS");
+    ck_out_has("UMSHIM_CUPTI");
+    ck_out_has("set here: prefetch");
+}
+END_TEST
+
+// --- limits ---
+START_TEST(test_exec_ab_single_mode) {
+    char html[PATH_MAX + 16];
+    snprintf(html, sizeof html, "%s/one.html", tmp);
+    char work[PATH_MAX + 16];
+    snprintf(work, sizeof work, "%s/onework", tmp);
+    umshim(NULL, ARGS("ab", "--runs", "1", "--modes", "auto", "--shim", FAKE_SHIM, "--html", html,
+                      "--out", work, "--", "/bin/true"));
+    ck_exit(0);
+    ck_out_has("not checked"); // no hash collected (the fake writes 0)
+}
+END_TEST
+
+// --- errors ---
+START_TEST(test_exec_unknown_option_and_command) {
+    umshim(NULL, ARGS("run", "--bogus", "--", "/bin/true"));
+    ck_exit(2);
+    ck_err_has("unknown option '--bogus'");
+    umshim(NULL, ARGS("frobnicate"));
+    ck_exit(2);
+    ck_err_has("unknown command 'frobnicate'");
+    umshim(NULL, ARGS("report", "--bogus", "x"));
+    ck_exit(2);
+    ck_err_has("unknown option '--bogus'");
+    umshim(NULL, ARGS("bench", "warp"));
+    ck_exit(2);
+    ck_err_has("unknown benchmark 'warp'");
+}
+END_TEST
+
+START_TEST(test_exec_missing_command) {
+    umshim(NULL, ARGS("run"));
+    ck_exit(2);
+    ck_err_has("missing command");
+    umshim(NULL, ARGS("ab", "--runs", "2", "--"));
+    ck_exit(2);
+    ck_err_has("missing command");
+    umshim(NULL, ARGS("timeline", "tools/testdata/legacy_recall.umt"));
+    ck_exit(2);
+    ck_err_has("missing -o");
+}
+END_TEST
+
+START_TEST(test_exec_target_not_runnable) {
+    umshim(NULL, ARGS("run", "--", "tools/testdata/not_a_trace.txt"));
+    ck_exit(126);
+    ck_err_has("not executable");
+    umshim(NULL, ARGS("run", "--", "no-such-program-umshim"));
+    ck_exit(127);
+    ck_err_has("not found");
+}
+END_TEST
+
+START_TEST(test_exec_not_a_trace) {
+    umshim(NULL, ARGS("report", "tools/testdata/not_a_trace.txt"));
+    ck_exit(1);
+    ck_err_has("not a umshim trace");
+    ck_assert_str_eq(res.out, "");
+}
+END_TEST
+
+START_TEST(test_exec_ab_mismatch_is_loud) {
+    char html[PATH_MAX + 16];
+    char work[PATH_MAX + 16];
+    snprintf(html, sizeof html, "%s/bad.html", tmp);
+    snprintf(work, sizeof work, "%s/badwork", tmp);
+    umshim(ARGS("CLI_FAKE_HASH=1111111111111111", "CLI_FAKE_HASH_MANAGED=2222222222222222"),
+           ARGS("ab", "--runs", "1", "--shim", FAKE_SHIM, "--html", html, "--out", work, "--", "/bin/true"));
+    ck_exit(1);
+    ck_err_has("RESULTS DIFFER");
+    ck_err_has("2222222222222222");
+    ck_out_has("MISMATCH");
+}
+END_TEST
+
+START_TEST(test_exec_bench_without_gpu) {
+    umshim(NULL, ARGS("bench", "transfer", "--sizes", "4K", "--reps", "3"));
+    if (exited(0)) { // a machine with a GPU: the table is there
+        ck_out_has("4.0 KiB");
+        return;
+    }
+    ck_exit(1);
+    ck_err_has("no GPU");
+}
+END_TEST
+
+Suite *cli_exec_suite(void) {
+    Suite *s = suite_create("cli_exec");
+    TCase *core = tcase_create("core");
+    tcase_add_checked_fixture(core, setup, NULL);
+    tcase_set_timeout(core, 60);
+    tcase_add_test(core, test_exec_help_every_subcommand);
+    tcase_add_test(core, test_exec_run_passes_exit_code);
+    tcase_add_test(core, test_exec_run_passes_signal_death);
+    tcase_add_test(core, test_exec_run_composes_preload_and_env);
+    tcase_add_test(core, test_exec_profile_writes_outputs);
+    tcase_add_test(core, test_exec_ab_identical_results);
+    tcase_add_test(core, test_exec_report_and_timeline);
+    tcase_add_test(core, test_exec_options_table);
+    suite_add_tcase(s, core);
+    TCase *limits = tcase_create("limits");
+    tcase_add_checked_fixture(limits, setup, NULL);
+    tcase_add_test(limits, test_exec_ab_single_mode);
+    suite_add_tcase(s, limits);
+    TCase *errors = tcase_create("errors");
+    tcase_add_checked_fixture(errors, setup, NULL);
+    tcase_set_timeout(errors, 60);
+    tcase_add_test(errors, test_exec_unknown_option_and_command);
+    tcase_add_test(errors, test_exec_missing_command);
+    tcase_add_test(errors, test_exec_target_not_runnable);
+    tcase_add_test(errors, test_exec_not_a_trace);
+    tcase_add_test(errors, test_exec_ab_mismatch_is_loud);
+    tcase_add_test(errors, test_exec_bench_without_gpu);
+    suite_add_tcase(s, errors);
+    return s;
+}
+
+UM_CHECK_MAIN(cli_exec_suite)
