@@ -241,9 +241,17 @@ static void *swap_in(const char *symbol, void *fn, int version, cuuint64_t flags
     if (h == NULL)
         return fn;
     void *exported = *um_real_slot(h->id);
-    if (exported != NULL && exported != fn)
+    if (exported != NULL && exported != fn) {
+        // The driver's answer is the exported symbol of another hooked row: that row is the
+        // ABI it returned, whatever the version table says (identity beats the rule).
+        for (int i = 0; i < um_hook_count(); i++) {
+            const um_hook_t *o = um_hook_at(i);
+            if (*um_real_slot(o->id) == fn)
+                return o->wrapper;
+        }
         UM_DEBUG("cuGetProcAddress(%s, %d, %llu): driver returned %p, exported %s is %p", symbol,
                  version, (unsigned long long)flags, fn, h->sym, exported);
+    }
     um_real_offer(h->id, fn);
     return h->wrapper;
 }

@@ -291,9 +291,9 @@ static CUresult mem_alloc(CUdeviceptr *dptr, size_t bytes) {
             a.kind = UM_MEM_MANAGED;
             a.flags = UM_REC_REWRITTEN;
             a.ptr = *dptr;
+            uint64_t id = record_alloc(&a, r);
             if (d.advise)
-                um_mem_advise(*dptr, bytes, d.advise, dev, 0);
-            record_alloc(&a, r);
+                um_mem_advise(*dptr, bytes, d.advise, dev, id);
             return r;
         }
         um_dec_unreserve(bytes);
