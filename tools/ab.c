@@ -271,7 +271,10 @@ static void cell(const um_ab_run_t *runs, size_t n, int m, int k, char *buf, siz
     if (um_ab_median(runs, n, m, k, &v, &all_na) == 0) {
         snprintf(buf, len, "%s", all_na ? "not available" : "-");
     } else if (k < 0) {
-        snprintf(buf, len, "%.3f s", v);
+        if (v < 1.0)
+            snprintf(buf, len, "%.2f ms", v * 1e3);
+        else
+            snprintf(buf, len, "%.3f s", v);
     } else if (key_is_bytes(k)) {
         um_cli_fmt_bytes((uint64_t)llround(v), buf, len);
     } else {

@@ -74,20 +74,16 @@ int um_trace_each(const char *path, um_trace_fn fn, void *ctx, char *err, size_t
 }
 
 // --- what stats.h does not keep ---
-// Per allocation: its kind and size (device-memory peak), and its last read-back (D2H
-// redundancy). Sites and traffic counters come from policy/stats.
+// Per allocation read back so far: its last read-back, for D2H redundancy. Sizes, kinds,
+// sites and traffic counters come from policy/stats.
 typedef struct {
     uint64_t id;      // 0 = empty slot
-    uint64_t bytes;
-    um_mem_kind_t mem;
-    int freed;
     uint64_t d2h_bytes, d2h_hash;
-    int have_d2h;
     int written_since_d2h;
-} alloc_t;
+} readback_t;
 
 typedef struct {
-    alloc_t *slot;
+    readback_t *slot;
     size_t cap, used;
 } alloc_map_t;
 
@@ -98,7 +94,7 @@ static uint64_t mix(uint64_t x) {
     return x;
 }
 
-static alloc_t *map_find(alloc_map_t *mp, uint64_t id) {
+static readback_t *map_find(alloc_map_t *mp, uint64_t id) {
     if (id == 0 || mp->cap == 0)
         return NULL;
     for (size_t i = mix(id) & (mp->cap - 1);; i = (i + 1) & (mp->cap - 1)) {
@@ -109,12 +105,11 @@ static alloc_t *map_find(alloc_map_t *mp, uint64_t id) {
     }
 }
 
-// Inserts id; NULL on out of memory. Freed allocations stay: ids are never reused within a
-// trace and late events about them must not be mistaken for unknown memory.
-static alloc_t *map_insert(alloc_map_t *mp, uint64_t id) {
+// Inserts id; NULL on out of memory. Ids are never reused within a trace.
+static readback_t *map_insert(alloc_map_t *mp, uint64_t id) {
     if ((mp->used + 1) * 2 > mp->cap) {
         size_t ncap = mp->cap ? mp->cap * 2 : 1024;
-        alloc_t *ns = calloc(ncap, sizeof *ns);
+        readback_t *ns = calloc(ncap, sizeof *ns);
         if (ns == NULL)
             return NULL;
         for (size_t j = 0; j < mp->cap; j++) {
@@ -207,7 +202,7 @@ static void kernel_seen(build_t *b, const um_event_t *ev) {
     k->dur_ns += ev->dur_ns;
     uint32_t n = ev->nrefs < UM_LAUNCH_MAX_REFS ? ev->nrefs : UM_LAUNCH_MAX_REFS;
     for (uint32_t i = 0; i < n; i++) {
-        alloc_t *a = map_find(&b->allocs, ev->refs[i]);
+        readback_t *a = map_find(&b->allocs, ev->refs[i]);
         if (a)
             a->written_since_d2h = 1; // a kernel may write what it can reach
         site_extra_t *x = extra_of(b, ev->refs[i]);
@@ -221,67 +216,64 @@ static void kernel_seen(build_t *b, const um_event_t *ev) {
     }
 }
 
+// A live device-side allocation's record (NULL for unknown, freed or pinned host memory).
+static const um_stats_alloc_t *device_alloc(build_t *b, uint64_t id) {
+    const um_stats_alloc_t *a = id ? um_stats_alloc(b->st, id) : NULL;
+    return a && !a->freed && on_device(a->mem) ? a : NULL;
+}
+
 // A D2H copy is redundant when the same allocation was read back with the same size before,
 // nothing could have written it since, and the content hashes (when recorded) agree.
 static void copy_seen(build_t *b, const um_event_t *ev) {
-    alloc_t *dst = map_find(&b->allocs, ev->alloc_id);
-    alloc_t *src = map_find(&b->allocs, ev->src_id);
-    int dst_dev = dst && on_device(dst->mem), src_dev = src && on_device(src->mem);
-    if (!dst_dev && !src_dev)
+    const um_stats_alloc_t *dst = device_alloc(b, ev->alloc_id), *src = device_alloc(b, ev->src_id);
+    if (dst == NULL && src == NULL)
         b->m->unattributed_copies++;
-    if (dst_dev)
-        dst->written_since_d2h = 1;
-    if (ev->dir != UM_DIR_D2H || !src_dev)
+    readback_t *w = dst ? map_find(&b->allocs, dst->id) : NULL;
+    if (w)
+        w->written_since_d2h = 1;
+    if (ev->dir != UM_DIR_D2H || src == NULL)
         return;
-    if (src->have_d2h && src->d2h_bytes == ev->bytes && !src->written_since_d2h &&
-        (ev->hash == 0 || src->d2h_hash == 0 || ev->hash == src->d2h_hash)) {
+    readback_t *r = map_find(&b->allocs, src->id);
+    if (r && r->d2h_bytes == ev->bytes && !r->written_since_d2h &&
+        (ev->hash == 0 || r->d2h_hash == 0 || ev->hash == r->d2h_hash)) {
         site_extra_t *x = extra_of(b, src->id);
         if (x) {
             x->d2h_redundant_n++;
             x->d2h_redundant_b += ev->bytes;
         }
     }
-    src->have_d2h = 1;
-    src->d2h_bytes = ev->bytes;
-    src->d2h_hash = ev->hash;
-    src->written_since_d2h = 0;
+    if (r == NULL && (r = map_insert(&b->allocs, src->id)) == NULL) {
+        b->oom = 1;
+        return;
+    }
+    r->d2h_bytes = ev->bytes;
+    r->d2h_hash = ev->hash;
+    r->written_since_d2h = 0;
 }
 
 static int on_event(const um_event_t *ev, void *ctx) {
     build_t *b = ctx;
     um_model_t *m = b->m;
-    alloc_t *a = NULL;
+    const um_stats_alloc_t *a;
+    readback_t *r;
     if (ev->result == 0) {
         switch (ev->kind) {
         case UM_EV_ALLOC:
-            if (ev->alloc_id == 0)
-                break;
-            a = map_insert(&b->allocs, ev->alloc_id);
-            if (a == NULL) {
-                b->oom = 1;
-                break;
-            }
-            a->bytes = ev->bytes;
-            a->mem = ev->mem;
-            if (on_device(a->mem)) {
-                m->device_bytes += a->bytes;
+            if (ev->alloc_id && on_device(ev->mem)) {
+                m->device_bytes += ev->bytes;
                 if (m->device_bytes > m->peak_device_bytes)
                     m->peak_device_bytes = m->device_bytes;
             }
             break;
-        case UM_EV_FREE:
-            a = map_find(&b->allocs, ev->alloc_id);
-            if (a == NULL || a->freed)
-                break;
-            a->freed = 1;
-            if (on_device(a->mem))
+        case UM_EV_FREE: // looked up before stats sees the free
+            if ((a = device_alloc(b, ev->alloc_id)) != NULL)
                 m->device_bytes -= a->bytes;
             break;
         case UM_EV_COPY: copy_seen(b, ev); break;
         case UM_EV_LAUNCH: kernel_seen(b, ev); break;
         case UM_EV_MEMSET:
-            if ((a = map_find(&b->allocs, ev->alloc_id)) != NULL)
-                a->written_since_d2h = 1;
+            if ((r = map_find(&b->allocs, ev->alloc_id)) != NULL)
+                r->written_since_d2h = 1;
             break;
         case UM_EV_GRAPH: // a graph may touch anything
             for (size_t i = 0; i < b->allocs.cap; i++)

@@ -16,6 +16,7 @@
 
 #include "tools/cli.h"
 #include "tools/model.h"
+#include "policy/stats.h"
 
 static const char timeline_help[] =
     "usage: umshim timeline TRACE -o OUT.json\n"
@@ -39,9 +40,7 @@ typedef struct {
     uint32_t *threads;
     size_t nthreads, cap_threads;
     int64_t device_bytes;
-    // allocation id -> (bytes, device-side?) for the memory counter; small open hash
-    uint64_t *ids, *sizes;
-    size_t cap_ids, used_ids;
+    um_stats_t *st;        // allocation records (size, kind) for the memory counter
     int oom;
 } tl_t;
 
@@ -104,54 +103,6 @@ static uint64_t thread_tid(tl_t *t, uint32_t tid) {
 }
 
 // --- the device-memory counter ---
-static size_t id_slot(tl_t *t, uint64_t id) {
-    size_t i = (size_t)(id * 0x9e3779b97f4a7c15ull) & (t->cap_ids - 1);
-    while (t->ids[i] != 0 && t->ids[i] != id)
-        i = (i + 1) & (t->cap_ids - 1);
-    return i;
-}
-
-static void remember_alloc(tl_t *t, uint64_t id, uint64_t bytes) {
-    if ((t->used_ids + 1) * 2 > t->cap_ids) {
-        size_t ncap = t->cap_ids ? t->cap_ids * 2 : 1024;
-        uint64_t *oid = t->ids, *osz = t->sizes;
-        size_t ocap = t->cap_ids;
-        t->ids = calloc(ncap, sizeof *t->ids);
-        t->sizes = calloc(ncap, sizeof *t->sizes);
-        if (t->ids == NULL || t->sizes == NULL) {
-            t->oom = 1;
-            free(oid);
-            free(osz);
-            return;
-        }
-        t->cap_ids = ncap;
-        for (size_t j = 0; j < ocap; j++)
-            if (oid[j]) {
-                size_t i = id_slot(t, oid[j]);
-                t->ids[i] = oid[j];
-                t->sizes[i] = osz[j];
-            }
-        free(oid);
-        free(osz);
-    }
-    size_t i = id_slot(t, id);
-    if (t->ids[i] == 0)
-        t->used_ids++;
-    t->ids[i] = id;
-    t->sizes[i] = bytes;
-}
-
-static uint64_t forget_alloc(tl_t *t, uint64_t id) {
-    if (t->cap_ids == 0)
-        return 0;
-    size_t i = id_slot(t, id);
-    if (t->ids[i] != id)
-        return 0;
-    uint64_t b = t->sizes[i];
-    t->sizes[i] = 0; // keep the id as a tombstone so probing still works
-    return b;
-}
-
 static void counter(tl_t *t, uint64_t t_ns) {
     sep(t);
     fprintf(t->f, "{\"ph\":\"C\",\"pid\":%d,\"tid\":0,\"ts\":%.3f,\"name\":\"device memory\","
@@ -220,16 +171,15 @@ static int on_event(const um_event_t *ev, void *ctx) {
                  um_cli_fmt_bytes(ev->bytes, b, sizeof b));
         slice(t, ev, PID_HOST, thread_tid(t, ev->tid), name, "alloc");
         if (ev->result == 0 && ev->alloc_id && ev->mem != UM_MEM_HOST) {
-            remember_alloc(t, ev->alloc_id, ev->bytes);
             t->device_bytes += (int64_t)ev->bytes;
             counter(t, ev->t_ns);
         }
         break;
     case UM_EV_FREE: {
         slice(t, ev, PID_HOST, thread_tid(t, ev->tid), "free", "alloc");
-        uint64_t freed = forget_alloc(t, ev->alloc_id);
-        if (freed) {
-            t->device_bytes -= (int64_t)freed;
+        const um_stats_alloc_t *a = um_stats_alloc(t->st, ev->alloc_id);
+        if (ev->result == 0 && a && !a->freed && a->mem != UM_MEM_HOST) {
+            t->device_bytes -= (int64_t)a->bytes;
             counter(t, ev->t_ns + ev->dur_ns);
         }
         break;
@@ -243,6 +193,7 @@ static int on_event(const um_event_t *ev, void *ctx) {
               um_ev_kind_name(ev->kind));
         break;
     }
+    um_stats_observe(t->st, ev); // after the free was looked up: it forgets freed records
     return t->oom ? -1 : 0;
 }
 
@@ -252,7 +203,12 @@ int um_timeline_write(const char *trace, const char *out_path, char *err, size_t
         snprintf(err, errlen, "%s: cannot write: %m", out_path);
         return -1;
     }
-    tl_t t = {.f = f, .first = 1};
+    tl_t t = {.f = f, .first = 1, .st = um_stats_create(0)};
+    if (t.st == NULL) {
+        fclose(f);
+        snprintf(err, errlen, "%s: out of memory", trace);
+        return -1;
+    }
     fputs("{\"displayTimeUnit\":\"ns\",\"otherData\":{\"generator\":\"umshim timeline\",\"trace\":", f);
     um_cli_json_string(f, trace);
     fputs("},\"traceEvents\":[", f);
@@ -272,8 +228,7 @@ int um_timeline_write(const char *trace, const char *out_path, char *err, size_t
         remove(out_path); // never leave a half timeline that looks valid
     free(t.streams);
     free(t.threads);
-    free(t.ids);
-    free(t.sizes);
+    um_stats_destroy(t.st);
     return rc == 0 ? 0 : -1;
 }
 
