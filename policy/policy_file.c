@@ -96,6 +96,7 @@ const char *um_pf_advise_text(unsigned advise, char *buf, size_t n) {
         if (advise & (unsigned)advise_names[i].value) {
             int k = snprintf(buf + used, n - used, "%s%s", used ? "," : "", advise_names[i].name);
             if (k < 0 || (size_t)k >= n - used) {
+                buf[used] = '\0'; // whole names only
                 break;
             }
             used += (size_t)k;
