@@ -1,0 +1,36 @@
+// Loading path (a): dlopen("libcuda.so.1"), one dlsym of cuGetProcAddress_v2, then every
+// entry point by base name at CUDA 13.0 with default flags -- what static and shared cudart do.
+#include "tests/integration/driver.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+void drv_load(void) {
+    drv.handle = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!drv.handle) {
+        fprintf(stderr, "dlopen libcuda.so.1: %s\n", dlerror());
+        exit(3);
+    }
+    CUresult (*gpa)(const char *, void **, int, cuuint64_t, CUdriverProcAddressQueryResult *) =
+        (CUresult(*)(const char *, void **, int, cuuint64_t, CUdriverProcAddressQueryResult *))dlsym(
+            drv.handle, "cuGetProcAddress_v2");
+    if (!gpa) {
+        fprintf(stderr, "no cuGetProcAddress_v2\n");
+        exit(3);
+    }
+    // #name is the unexpanded base name ("cuMemAlloc", not cuda.h's cuMemAlloc_v2), as cudart
+    // passes it.
+#define DRV_GET(name)                                                                              \
+    {                                                                                              \
+        void *p = NULL;                                                                            \
+        CUdriverProcAddressQueryResult st;                                                         \
+        if (gpa(#name, &p, 13000, CU_GET_PROC_ADDRESS_DEFAULT, &st) != CUDA_SUCCESS || !p) {   \
+            fprintf(stderr, "cuGetProcAddress(%s) failed\n", #name);                           \
+            exit(3);                                                                               \
+        }                                                                                          \
+        drv.name = (__typeof__(&name))p;                                                           \
+    }
+    DRV_TABLE(DRV_GET)
+#undef DRV_GET
+}

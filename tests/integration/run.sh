@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# Runs one integration program against the driver test double, without the shim and under
+# LD_PRELOAD=libumshim.so, and judges the difference.
+#
+#   run.sh CHECK SHIM DOUBLE TRACE_CHECK PROGRAM [KEY=VALUE ...]
+#
+# CHECK is one of
+#   modes      baseline, then each UMSHIM_MODE (passthrough managed prefetch auto): same exit
+#              status and byte-identical stdout; per-mode driver calls as DESIGN.md's "Modes"
+#              says (passthrough: no extra managed allocations, no prefetch/advise; managed:
+#              managed allocations, no prefetch/advise; prefetch: managed + prefetches; auto:
+#              managed allocations kept); the passthrough trace holds exactly the program's
+#              events (trace_check); the stats file names the mode.
+#   badinput   UMSHIM_MODE=bogus (and a bad byte value): one warning naming the variable and
+#              its accepted values, default mode used, output unchanged.
+#   guard      the oversubscription guard with UMSHIM_DEVICE_BUDGET / free memory minus margin,
+#              and UMSHIM_OVERSUBSCRIBE=1 as the explicit opt-in.
+#   nomanaged  UMDOUBLE_NO_MANAGED=1 (a device without managed memory): every mode falls back,
+#              output unchanged, at most one warning.
+# KEY=VALUE pairs are added to every run (baseline included). VALGRIND=1 runs every program
+# under valgrind (memcheck; any error fails). Ends with `PASS` or a list of failures.
+set -uo pipefail
+
+check=$1 shim=$2 double=$3 tcheck=$4 prog=$5
+shift 5
+extra_env=("$@")
+abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+shim=$(abs "$shim")
+double_dir=$(dirname "$(abs "$double")")
+tcheck=$(abs "$tcheck")
+prog=$(abs "$prog")
+work=${TEST_TMPDIR:-$(mktemp -d)}/$(basename "$prog")-$check
+rm -rf "$work"
+mkdir -p "$work"
+
+failures=0
+fail() {
+    echo "FAIL: $*"
+    failures=$((failures + 1))
+}
+
+# An ASan build of the shim needs the ASan runtime first in the library list.
+preload=$shim
+asan_rt=$(ldd "$shim" 2>/dev/null | awk '/libasan/ {print $3}')
+[ -n "$asan_rt" ] && preload="$asan_rt:$shim"
+
+vg=()
+if [ "${VALGRIND:-0}" = 1 ]; then
+    command -v valgrind >/dev/null || { echo "FAIL: VALGRIND=1 but valgrind is not installed (tools/setup.sh installs it)"; exit 1; }
+    vg=(valgrind --quiet --error-exitcode=97 --leak-check=no --trace-children=no)
+fi
+
+# run NAME SHIM(0|1) [KEY=VALUE ...]: runs the program; stdout/stderr/status in $work/NAME.*
+run() {
+    local name=$1 with=$2
+    shift 2
+    local envs=(LD_LIBRARY_PATH="$double_dir" WORKLOAD_EXPECT="$work/$name.expect"
+        WORKLOAD_DRIVER_REPORT="$work/$name.report" "${extra_env[@]}" "$@")
+    [ "$with" = 1 ] && envs+=(LD_PRELOAD="$preload" UMSHIM_STATS="$work/$name.stats")
+    env -u LD_PRELOAD -u UMSHIM_MODE "${envs[@]}" "${vg[@]}" "$prog" >"$work/$name.out" 2>"$work/$name.err"
+    echo $? >"$work/$name.rc"
+}
+
+rc_of() { cat "$work/$1.rc"; }
+val() { awk -v k="$2" '$1 == k {print $2}' "$work/$1.report" 2>/dev/null; }
+stat_of() { awk -v k="$2" '$1 == k {print $2}' "$work/$1.stats" 2>/dev/null; }
+
+# same_as_baseline NAME [BASE]: exit status and stdout identical to the run without the shim.
+same_as_baseline() {
+    local name=$1 base=${2:-baseline}
+    if [ "$(rc_of "$name")" != "$(rc_of "$base")" ]; then
+        fail "$name: exit status $(rc_of "$name"), without the shim $(rc_of "$base")"
+        sed 's/^/    stderr: /' "$work/$name.err" | tail -n 15
+        return
+    fi
+    if ! cmp -s "$work/$base.out" "$work/$name.out"; then
+        fail "$name: stdout differs from the run without the shim"
+        diff "$work/$base.out" "$work/$name.out" | head -n 20 | sed 's/^/    /'
+    fi
+    if grep -q '^umshim: error: ' "$work/$name.err"; then
+        fail "$name: the shim logged an error"
+        grep '^umshim: error: ' "$work/$name.err" | head -n 5 | sed 's/^/    /'
+    fi
+}
+
+need_baseline() {
+    run baseline 0 "$@"
+    if [ "$(rc_of baseline)" != 0 ]; then
+        echo "FAIL: the program fails without the shim (status $(rc_of baseline)):"
+        cat "$work/baseline.err"
+        exit 1
+    fi
+}
+
+case $check in
+modes)
+    need_baseline
+    base_managed=$(val baseline count.cuMemAllocManaged)
+    for mode in passthrough managed prefetch auto; do
+        args=(UMSHIM_MODE=$mode)
+        [ $mode = passthrough ] && args+=(UMSHIM_TRACE="$work/$mode.trace")
+        run $mode 1 "${args[@]}"
+        same_as_baseline $mode
+        [ "$(stat_of $mode mode)" = $mode ] || fail "$mode: stats file says mode '$(stat_of $mode mode)'"
+        managed=$(val $mode count.cuMemAllocManaged)
+        pf=$(val $mode value.prefetches)
+        adv=$(val $mode value.advises)
+        case $mode in
+        passthrough)
+            for k in count.cuMemAllocManaged count.cuMemAlloc_v2 count.cuMemFree_v2 count.cuMemcpyHtoD \
+                count.cuMemcpyDtoH count.cuLaunchKernel value.prefetches value.advises; do
+                [ "$(val $mode $k)" = "$(val baseline $k)" ] ||
+                    fail "passthrough: driver saw $k=$(val $mode $k), without the shim $(val baseline $k)"
+            done
+            if "$tcheck" "$work/passthrough.trace" "$work/baseline.expect" >"$work/trace_check.out" 2>&1; then
+                :
+            else
+                fail "passthrough: the trace does not record exactly the program's events"
+                sed 's/^/    /' "$work/trace_check.out"
+            fi
+            ;;
+        managed)
+            [ "${managed:-0}" -gt "${base_managed:-0}" ] || fail "managed: no allocation became managed ($managed managed allocations, program's own $base_managed)"
+            [ "${pf:-0}" = 0 ] || fail "managed: $pf prefetches (the naive port inserts none)"
+            [ "${adv:-0}" = 0 ] || fail "managed: $adv advise hints (the naive port applies none)"
+            ;;
+        prefetch)
+            [ "${managed:-0}" -gt "${base_managed:-0}" ] || fail "prefetch: no allocation became managed"
+            [ "${pf:-0}" -gt 0 ] || fail "prefetch: no prefetch was issued"
+            ;;
+        auto)
+            [ "${managed:-0}" -gt "${base_managed:-0}" ] || fail "auto: large allocations did not stay managed"
+            ;;
+        esac
+    done
+    ;;
+badinput)
+    need_baseline
+    run bogus 1 UMSHIM_MODE=bogus
+    same_as_baseline bogus
+    n=$(grep -c 'UMSHIM_MODE' "$work/bogus.err")
+    [ "$n" = 1 ] || fail "UMSHIM_MODE=bogus: $n log lines name UMSHIM_MODE (want exactly one warning)"
+    grep 'UMSHIM_MODE' "$work/bogus.err" | grep -q '^umshim: warning: ' || fail "UMSHIM_MODE=bogus: no 'umshim: warning: ' line"
+    for v in passthrough managed prefetch auto; do
+        grep 'UMSHIM_MODE' "$work/bogus.err" | grep -q "$v" || fail "UMSHIM_MODE=bogus: the warning does not list '$v'"
+    done
+    [ "$(stat_of bogus mode)" = auto ] || fail "UMSHIM_MODE=bogus: mode '$(stat_of bogus mode)', want the default auto"
+    run badbytes 1 UMSHIM_MODE=passthrough UMSHIM_MANAGED_THRESHOLD=12Q
+    same_as_baseline badbytes
+    n=$(grep -c 'UMSHIM_MANAGED_THRESHOLD' "$work/badbytes.err")
+    [ "$n" = 1 ] || fail "UMSHIM_MANAGED_THRESHOLD=12Q: $n log lines name it (want exactly one)"
+    ;;
+guard)
+    need_baseline
+    # A: explicit 1 MiB budget, 4 x 512 KiB: two fit, two fall back to cuMemAlloc.
+    run budget 1 UMSHIM_MODE=managed UMSHIM_MANAGED_THRESHOLD=64K UMSHIM_DEVICE_BUDGET=1M
+    same_as_baseline budget
+    [ "$(val budget count.cuMemAllocManaged)" = 2 ] ||
+        fail "budget 1M: $(val budget count.cuMemAllocManaged) managed allocations of 512K, want 2"
+    [ "$(val budget value.managed_peak)" -le 1048576 ] 2>/dev/null ||
+        fail "budget 1M: managed_peak $(val budget value.managed_peak) exceeds the budget"
+    [ "$(val budget count.cuMemAlloc_v2)" -ge 2 ] 2>/dev/null ||
+        fail "budget 1M: $(val budget count.cuMemAlloc_v2) cuMemAlloc calls, want the fallbacks (>= 2)"
+    run budget_auto 1 UMSHIM_MODE=auto UMSHIM_MANAGED_THRESHOLD=64K UMSHIM_DEVICE_BUDGET=1M
+    same_as_baseline budget_auto
+    [ "$(val budget_auto value.managed_peak)" -le 1048576 ] 2>/dev/null ||
+        fail "auto, budget 1M: managed_peak $(val budget_auto value.managed_peak) exceeds the budget"
+    # B: budget 0 = device free memory (8M here) minus the margin (6M) = 2M.
+    run freemem 1 UMSHIM_MODE=managed UMSHIM_MANAGED_THRESHOLD=64K UMSHIM_DEVICE_BUDGET=0 \
+        UMSHIM_BUDGET_MARGIN=6M UMDOUBLE_FREE_MEM=8M GUARD_BUFS=8
+    run freemem_base 0 UMDOUBLE_FREE_MEM=8M GUARD_BUFS=8
+    same_as_baseline freemem freemem_base
+    [ "$(val freemem value.managed_peak)" -le 2097152 ] 2>/dev/null ||
+        fail "free 8M - margin 6M: managed_peak $(val freemem value.managed_peak) exceeds 2M"
+    [ "$(val freemem count.cuMemAllocManaged)" -ge 1 ] 2>/dev/null ||
+        fail "free 8M - margin 6M: no managed allocation at all (the budget is 2M)"
+    # C: the opt-in.
+    run over 1 UMSHIM_MODE=managed UMSHIM_MANAGED_THRESHOLD=64K UMSHIM_DEVICE_BUDGET=1M UMSHIM_OVERSUBSCRIBE=1
+    same_as_baseline over
+    [ "$(val over count.cuMemAllocManaged)" = 4 ] ||
+        fail "UMSHIM_OVERSUBSCRIBE=1: $(val over count.cuMemAllocManaged) managed allocations, want all 4"
+    ;;
+nomanaged)
+    need_baseline UMDOUBLE_NO_MANAGED=1
+    for mode in passthrough managed prefetch auto; do
+        run nm_$mode 1 UMDOUBLE_NO_MANAGED=1 UMSHIM_MODE=$mode UMSHIM_MANAGED_THRESHOLD=64K
+        same_as_baseline nm_$mode
+        m=$(val nm_$mode count.cuMemAllocManaged)
+        [ "${m:-0}" -le 1 ] || fail "$mode without managed memory: $m cuMemAllocManaged attempts (detect it, fall back)"
+        w=$(grep -c '^umshim: warning: ' "$work/nm_$mode.err")
+        [ "$w" -le 1 ] || fail "$mode without managed memory: $w warnings (log the fallback once)"
+    done
+    ;;
+*)
+    echo "unknown check $check"
+    exit 2
+    ;;
+esac
+
+if [ "$failures" -eq 0 ]; then
+    echo "PASS: $check $(basename "$prog")${VALGRIND:+ (valgrind)}"
+    exit 0
+fi
+echo "$failures check(s) failed; logs in $work"
+exit 1
