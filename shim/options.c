@@ -30,9 +30,10 @@ int um_opt_parse_bytes(const char *s, uint64_t *out) {
     uint64_t v = 0;
     const char *p = s;
     for (; *p >= '0' && *p <= '9'; p++) {
-        if (v > (UINT64_MAX - 9) / 10)
+        uint64_t digit = (uint64_t)(*p - '0');
+        if (v > (UINT64_MAX - digit) / 10)
             return -1;
-        v = v * 10 + (uint64_t)(*p - '0');
+        v = v * 10 + digit;
     }
     unsigned shift = 0;
     switch (*p) {
@@ -77,7 +78,7 @@ int um_opt_parse_int(const char *s, uint64_t lo, uint64_t hi, uint64_t *out) {
     if (s == NULL || *s == 0)
         return -1;
     for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10)
+        if (*p < '0' || *p > '9' || v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
             return -1;
         v = v * 10 + (uint64_t)(*p - '0');
     }

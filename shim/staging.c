@@ -43,8 +43,11 @@
 #define UM_STAGE_MIN_CHUNK ((size_t)64 << 10)
 // Mid-size copies are cut into pieces of bytes / buffers (so every pool thread gets work),
 // but never smaller than this: below it the per-piece driver calls and wake-ups dominate.
-#define UM_STAGE_MIN_PIECE ((size_t)256 << 10)
+#define UM_STAGE_MIN_PIECE ((size_t)1 << 20)
 #define UM_STAGE_SHUTDOWN_WAIT_NS 1000000000L
+#define UM_STAGE_SPIN_NS 30000    // pool threads spin this long for more work before sleeping
+#define UM_STAGE_POLL_NS 50000    // a caller with DMAs and pieces in flight polls this often
+#define UM_STAGE_SLEEP_NS 5000000 // otherwise it sleeps until a piece finishes (or this)
 
 // --- state ---
 
@@ -71,25 +74,31 @@ struct um_stage_slot {
     CUcontext ev_ctx; // events belong to the context that created them
     int nev;
     CUevent ev[UM_STAGE_MAX_BUFFERS];
-    // pending[b]: ev[b] was recorded after a DMA on buffer b and has not been waited for.
-    unsigned char pending[UM_STAGE_MAX_BUFFERS];
+    // Buffers with a DMA queued and its event recorded, oldest first. One copy uses one
+    // stream, so its DMAs complete in this order. Entries outlive the copy that made them
+    // (an async H2D returns before its last DMAs ran); the next copy retires them first.
+    int fifo[UM_STAGE_MAX_BUFFERS];
+    int fifo_head, fifo_len;
+    unsigned char in_fifo[UM_STAGE_MAX_BUFFERS];
     um_stage_task_t task[UM_STAGE_MAX_BUFFERS];
     pthread_cond_t cond; // a task of this slot finished
+    unsigned done_count; // tasks of this slot finished so far (under g.mu)
 };
 
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t work; // the queue became non-empty, or stop
     pthread_cond_t idle; // a slot was released (shutdown waits for in-flight copies)
-    um_stage_config_t cfg;
     int conds_ready;
+    um_stage_config_t cfg;
     int configured;
     atomic_int enabled;
     atomic_size_t threshold;
     int stop;
-    int nthreads;
+    int nthreads, nsleeping;
     pthread_t thread[UM_STAGE_MAX_THREADS];
     um_stage_task_t queue; // sentinel of a circular list
+    atomic_int nqueued;    // tasks in the queue (pool threads spin on it before sleeping)
     int nbusy;
     um_stage_slot_t slot[UM_STAGE_MAX_SLOTS];
     atomic_uint_fast64_t staged_copies, staged_bytes, direct_copies, errors;
@@ -99,8 +108,8 @@ static struct {
     .idle = PTHREAD_COND_INITIALIZER,
 };
 
-// Slot and idle conditions use the monotonic clock (shutdown waits with a deadline), so they
-// are made at run time, once, under g.mu (see lock_engine).
+// Slot and idle conditions use the monotonic clock (timed waits), so they are made at run
+// time, once, under g.mu (see lock_engine).
 static void init_conds(void) {
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -127,6 +136,24 @@ static void keep_first(CUresult *err, CUresult r) {
         *err = r;
 }
 
+static int64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static struct timespec deadline_after(int64_t ns) {
+    int64_t at = now_ns() + ns;
+    struct timespec t = {(time_t)(at / 1000000000), (long)(at % 1000000000)};
+    return t;
+}
+
+static void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 // --- pool ---
 
 static void queue_push(um_stage_task_t *t) {
@@ -134,31 +161,52 @@ static void queue_push(um_stage_task_t *t) {
     t->next = &g.queue;
     g.queue.prev->next = t;
     g.queue.prev = t;
+    atomic_fetch_add_explicit(&g.nqueued, 1, memory_order_relaxed);
 }
 
 static void queue_unlink(um_stage_task_t *t) {
     t->prev->next = t->next;
     t->next->prev = t->prev;
     t->next = t->prev = NULL;
+    atomic_fetch_sub_explicit(&g.nqueued, 1, memory_order_relaxed);
+}
+
+// Runs a task the caller holds (state RUNNING, off the queue); enters and leaves with g.mu held.
+static void task_run_locked(um_stage_task_t *t) {
+    pthread_mutex_unlock(&g.mu);
+    memcpy(t->dst, t->src, t->len);
+    pthread_mutex_lock(&g.mu);
+    atomic_store_explicit(&t->state, TASK_DONE, memory_order_release);
+    t->slot->done_count++;
+    pthread_cond_broadcast(&t->slot->cond);
 }
 
 static void *worker_main(void *arg) {
     (void)arg;
     pthread_mutex_lock(&g.mu);
     for (;;) {
-        while (g.queue.next == &g.queue && !g.stop)
-            pthread_cond_wait(&g.work, &g.mu);
+        if (g.queue.next == &g.queue && !g.stop) {
+            // Spin a little before sleeping: within a copy the next piece usually comes
+            // within microseconds, and a futex wake-up costs tens of them.
+            pthread_mutex_unlock(&g.mu);
+            int64_t until = now_ns() + UM_STAGE_SPIN_NS;
+            while (atomic_load_explicit(&g.nqueued, memory_order_relaxed) == 0 && now_ns() < until)
+                for (int i = 0; i < 32; i++)
+                    cpu_relax();
+            pthread_mutex_lock(&g.mu);
+            while (g.queue.next == &g.queue && !g.stop) {
+                g.nsleeping++;
+                pthread_cond_wait(&g.work, &g.mu);
+                g.nsleeping--;
+            }
+        }
         // At stop, tasks still queued are left to their callers, who run them themselves.
         if (g.stop)
             break;
         um_stage_task_t *t = g.queue.next;
         queue_unlink(t);
         atomic_store_explicit(&t->state, TASK_RUNNING, memory_order_relaxed);
-        pthread_mutex_unlock(&g.mu);
-        memcpy(t->dst, t->src, t->len);
-        pthread_mutex_lock(&g.mu);
-        atomic_store_explicit(&t->state, TASK_DONE, memory_order_release);
-        pthread_cond_broadcast(&t->slot->cond);
+        task_run_locked(t);
     }
     pthread_mutex_unlock(&g.mu);
     return NULL;
@@ -173,7 +221,7 @@ static void start_workers_locked(int want) {
     pthread_sigmask(SIG_SETMASK, &all, &old);
     while (g.nthreads < want) {
         if (pthread_create(&g.thread[g.nthreads], NULL, worker_main, NULL) != 0)
-            break; // fewer threads: callers copy their own chunks, just slower
+            break; // fewer threads: callers copy their own pieces, just slower
         pthread_setname_np(g.thread[g.nthreads], "umshim-stage");
         g.nthreads++;
     }
@@ -187,7 +235,8 @@ static void task_enqueue(um_stage_task_t *t, void *dst, const void *src, size_t 
     t->len = len;
     atomic_store_explicit(&t->state, TASK_QUEUED, memory_order_relaxed);
     queue_push(t);
-    pthread_cond_signal(&g.work);
+    if (g.nsleeping > 0)
+        pthread_cond_signal(&g.work);
     pthread_mutex_unlock(&g.mu);
 }
 
@@ -204,14 +253,39 @@ static void task_wait(um_stage_task_t *t) {
         if (atomic_load_explicit(&t->state, memory_order_relaxed) == TASK_QUEUED) {
             queue_unlink(t);
             atomic_store_explicit(&t->state, TASK_RUNNING, memory_order_relaxed);
-            pthread_mutex_unlock(&g.mu);
-            memcpy(t->dst, t->src, t->len);
-            pthread_mutex_lock(&g.mu);
-            atomic_store_explicit(&t->state, TASK_DONE, memory_order_release);
+            task_run_locked(t);
             break;
         }
         pthread_cond_wait(&t->slot->cond, &g.mu);
     }
+    pthread_mutex_unlock(&g.mu);
+}
+
+// Runs one of the copy's own tasks that no pool thread has started (they are all busy).
+static int task_help(um_stage_slot_t *s, const unsigned char *host, int nbuf) {
+    int ran = 0;
+    pthread_mutex_lock(&g.mu);
+    for (int b = 0; b < nbuf && !ran; b++) {
+        um_stage_task_t *t = &s->task[b];
+        if (host[b] && atomic_load_explicit(&t->state, memory_order_relaxed) == TASK_QUEUED) {
+            queue_unlink(t);
+            atomic_store_explicit(&t->state, TASK_RUNNING, memory_order_relaxed);
+            task_run_locked(t);
+            ran = 1;
+        }
+    }
+    pthread_mutex_unlock(&g.mu);
+    return ran;
+}
+
+// Sleeps until a task of the slot finishes after *seen, or `ns` pass.
+static void slot_wait(um_stage_slot_t *s, unsigned *seen, int64_t ns) {
+    struct timespec deadline = deadline_after(ns);
+    pthread_mutex_lock(&g.mu);
+    while (s->done_count == *seen)
+        if (pthread_cond_timedwait(&s->cond, &g.mu, &deadline) == ETIMEDOUT)
+            break;
+    *seen = s->done_count;
     pthread_mutex_unlock(&g.mu);
 }
 
@@ -224,15 +298,25 @@ typedef struct {
     CUcontext ctx;
 } um_stage_copy_t;
 
-// Waits for (and forgets) events still pending on a slot's buffers; returns the first error.
+static void fifo_push(um_stage_slot_t *s, int b) {
+    s->fifo[(s->fifo_head + s->fifo_len) % UM_STAGE_MAX_BUFFERS] = b;
+    s->fifo_len++;
+    s->in_fifo[b] = 1;
+}
+
+static int fifo_pop(um_stage_slot_t *s) {
+    int b = s->fifo[s->fifo_head];
+    s->fifo_head = (s->fifo_head + 1) % UM_STAGE_MAX_BUFFERS;
+    s->fifo_len--;
+    s->in_fifo[b] = 0;
+    return b;
+}
+
+// Waits for (and forgets) every DMA still queued on the slot's buffers; first error.
 static CUresult slot_sync_pending(const um_stage_config_t *cfg, um_stage_slot_t *s) {
     CUresult err = CUDA_SUCCESS;
-    for (int b = 0; b < s->nev; b++) {
-        if (s->pending[b]) {
-            keep_first(&err, cfg->event_synchronize(s->ev[b]));
-            s->pending[b] = 0;
-        }
-    }
+    while (s->fifo_len > 0)
+        keep_first(&err, cfg->event_synchronize(s->ev[fifo_pop(s)]));
     return err;
 }
 
@@ -294,9 +378,10 @@ static CUresult slot_prepare(um_stage_copy_t *c) {
                     cfg->event_destroy(s->ev[i]);
                 return r;
             }
-            s->pending[b] = 0;
         }
         s->nev = cfg->buffers;
+        s->fifo_head = s->fifo_len = 0;
+        memset(s->in_fifo, 0, sizeof s->in_fifo);
     }
     return CUDA_SUCCESS;
 }
@@ -351,6 +436,10 @@ static void slot_release(um_stage_copy_t *c) {
 }
 
 // --- the two pipelines ---
+// Both loops make every step that needs no waiting (retire finished DMAs, hand finished
+// pieces on, start new ones), and only when none is possible wait for one thing: run one
+// of their own queued pieces, block on the oldest DMA when no host piece is in flight, or
+// sleep until a piece finishes (briefly, when DMAs are also outstanding, to poll them).
 
 // Piece size for this copy: the configured chunk, or smaller so that a mid-size copy still
 // spreads over every buffer (and hence every pool thread).
@@ -362,94 +451,91 @@ static size_t piece_size(const um_stage_config_t *cfg, size_t bytes) {
     return per < cfg->chunk ? per : cfg->chunk;
 }
 
+#define PIECE_LEN(k) ((k) + 1 < n ? piece : bytes - (k)*piece)
+
 static CUresult pipe_htod(um_stage_copy_t *c, CUdeviceptr dst, const char *src, size_t bytes,
                           CUstream stream, int sync) {
     const um_stage_config_t *cfg = &c->cfg;
     um_stage_slot_t *s = c->s;
-    const size_t B = (size_t)cfg->buffers, piece = piece_size(cfg, bytes);
-    const size_t n = (bytes + piece - 1) / piece;
-    size_t nf = 0, nd = 0, ndone = 0; // next to fill, next DMA to queue, oldest DMA not waited
+    const int B = cfg->buffers;
+    const size_t piece = piece_size(cfg, bytes), n = (bytes + piece - 1) / piece;
+    size_t chunk_of[UM_STAGE_MAX_BUFFERS];
+    unsigned char host[UM_STAGE_MAX_BUFFERS] = {0}; // a fill is queued or running
+    size_t nf = 0, issued = 0;                      // pieces filled / DMAs queued so far
+    int inflight = 0;
+    unsigned seen = 0;
     CUresult err = CUDA_SUCCESS, r;
     int unsafe = 0; // a DMA was queued without its event: the buffer's state is unknown
-#define PIECE_LEN(k) ((k) + 1 < n ? piece : bytes - (k)*piece)
-    while (ndone < n) {
-        // Fill every free buffer.
-        while (nf < n && nf - ndone < B) {
-            size_t b = nf % B;
-            if (s->pending[b]) { // a previous async copy's DMA may still read this buffer
-                r = cfg->event_synchronize(s->ev[b]);
-                s->pending[b] = 0;
-                if (r != CUDA_SUCCESS) {
-                    keep_first(&err, r);
-                    break;
-                }
+    while (err == CUDA_SUCCESS) {
+        int progress = 0;
+        // Retire finished DMAs, oldest first, without blocking.
+        while (cfg->event_query != NULL && s->fifo_len > 0) {
+            r = cfg->event_query(s->ev[s->fifo[s->fifo_head]]);
+            if (r == CUDA_ERROR_NOT_READY)
+                break;
+            fifo_pop(s);
+            progress = 1;
+            if (r != CUDA_SUCCESS) {
+                keep_first(&err, r);
+                break;
             }
-            task_enqueue(&s->task[b], s->pinned + b * s->chunk, src + nf * piece, PIECE_LEN(nf));
-            nf++;
+        }
+        // Queue the DMA of every finished fill (in any order: each has its own range).
+        for (int b = 0; b < B && err == CUDA_SUCCESS; b++) {
+            if (!host[b] || !task_done(&s->task[b]))
+                continue;
+            host[b] = 0;
+            inflight--;
+            size_t k = chunk_of[b];
+            r = cfg->memcpy_htod_async(dst + k * piece, s->pinned + (size_t)b * s->chunk,
+                                       PIECE_LEN(k), stream);
+            if (r == CUDA_SUCCESS && (r = cfg->event_record(s->ev[b], stream)) != CUDA_SUCCESS)
+                unsafe = 1;
+            if (r != CUDA_SUCCESS) {
+                keep_first(&err, r);
+                break;
+            }
+            fifo_push(s, b);
+            issued++;
+            progress = 1;
         }
         if (err != CUDA_SUCCESS)
             break;
-        // Queue the DMA of the next filled buffer, in order.
-        if (nd < nf && task_done(&s->task[nd % B])) {
-            size_t b = nd % B;
-            r = cfg->memcpy_htod_async(dst + nd * piece, s->pinned + b * s->chunk, PIECE_LEN(nd),
-                                       stream);
-            if (r != CUDA_SUCCESS) {
-                keep_first(&err, r);
-                break;
-            }
-            r = cfg->event_record(s->ev[b], stream);
-            if (r != CUDA_SUCCESS) {
-                keep_first(&err, r);
-                unsafe = 1;
-                break;
-            }
-            s->pending[b] = 1;
-            nd++;
-            continue;
-        }
-        // Retire finished DMAs without blocking, freeing their buffers for more fills.
-        if (cfg->event_query != NULL && ndone < nd) {
-            size_t b = ndone % B;
-            r = cfg->event_query(s->ev[b]);
-            if (r == CUDA_SUCCESS) {
-                s->pending[b] = 0;
-                ndone++;
+        // Fill every free buffer.
+        for (int b = 0; b < B && nf < n; b++) {
+            if (host[b] || s->in_fifo[b])
                 continue;
-            }
-            if (r != CUDA_ERROR_NOT_READY) {
-                s->pending[b] = 0;
-                keep_first(&err, r);
-                break;
-            }
+            chunk_of[b] = nf;
+            host[b] = 1;
+            inflight++;
+            task_enqueue(&s->task[b], s->pinned + (size_t)b * s->chunk, src + nf * piece,
+                         PIECE_LEN(nf));
+            nf++;
+            progress = 1;
         }
-        // Something must be waited for. A fill always finishes, so wait for it: the GPU never
-        // holds up the return of an async copy that fits in the buffers. Without event_query
-        // and with two or more DMAs queued, wait for the oldest DMA instead (the GPU stays
-        // busy, and a freed buffer lets another fill start).
-        if (nd < nf && (cfg->event_query != NULL || nd - ndone < 2)) {
-            task_wait(&s->task[nd % B]);
+        // Async: every byte is in pinned memory and queued, the source may be reused.
+        if (issued == n && (!sync || s->fifo_len == 0))
+            break;
+        if (progress)
+            continue;
+        if (inflight > 0 && task_help(s, host, B))
+            continue;
+        // Without event_query, DMAs retire only by waiting: wait for the oldest when no
+        // fill is running or when two or more are queued (the GPU stays busy meanwhile).
+        if (s->fifo_len > 0 && (inflight == 0 || (cfg->event_query == NULL && s->fifo_len >= 2))) {
+            keep_first(&err, cfg->event_synchronize(s->ev[fifo_pop(s)]));
             continue;
         }
-        if (nd == n && !sync)
-            break; // every byte is in pinned memory and queued: the source may be reused
-        size_t b = ndone % B;
-        r = cfg->event_synchronize(s->ev[b]);
-        s->pending[b] = 0;
-        ndone++;
-        if (r != CUDA_SUCCESS) {
-            keep_first(&err, r);
-            break;
-        }
+        slot_wait(s, &seen, s->fifo_len > 0 ? UM_STAGE_POLL_NS : UM_STAGE_SLEEP_NS);
     }
-#undef PIECE_LEN
     // Our fills read the caller's source and write our buffers: finish them before leaving.
-    for (size_t k = nd; k < nf; k++)
-        task_wait(&s->task[k % B]);
+    for (int b = 0; b < B; b++)
+        if (host[b])
+            task_wait(&s->task[b]);
     if (unsafe) {
         cfg->stream_synchronize(stream);
-        for (size_t b = 0; b < B; b++)
-            s->pending[b] = 0;
+        while (s->fifo_len > 0)
+            fifo_pop(s);
     }
     return err;
 }
@@ -458,70 +544,105 @@ static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t
                           CUstream stream) {
     const um_stage_config_t *cfg = &c->cfg;
     um_stage_slot_t *s = c->s;
-    const size_t B = (size_t)cfg->buffers, piece = piece_size(cfg, bytes);
-    const size_t n = (bytes + piece - 1) / piece;
-    size_t nd = 0, nw = 0, nr = 0; // next DMA to queue, next DMA to wait for, next drain to retire
+    const int B = cfg->buffers;
+    const size_t piece = piece_size(cfg, bytes), n = (bytes + piece - 1) / piece;
+    size_t chunk_of[UM_STAGE_MAX_BUFFERS];
+    unsigned char host[UM_STAGE_MAX_BUFFERS] = {0}; // a drain is queued or running
+    unsigned char own[UM_STAGE_MAX_BUFFERS] = {0};  // in the fifo with one of our DMAs
+    size_t nd = 0, drained = 0;                     // DMAs queued / pieces drained so far
+    int inflight = 0;
+    unsigned seen = 0;
     CUresult err = CUDA_SUCCESS, r;
     int unsafe = 0;
-#define PIECE_LEN(k) ((k) + 1 < n ? piece : bytes - (k)*piece)
-    while (nr < n) {
-        // Queue DMAs into every free buffer.
-        while (nd < n && nd - nr < B) {
-            size_t b = nd % B;
-            if (s->pending[b]) { // a previous async H2D may still read this buffer
-                r = cfg->event_synchronize(s->ev[b]);
-                s->pending[b] = 0;
-                if (r != CUDA_SUCCESS) {
-                    keep_first(&err, r);
-                    break;
-                }
+    while (err == CUDA_SUCCESS) {
+        int progress = 0;
+        // Finished drains free their buffers.
+        for (int b = 0; b < B; b++) {
+            if (host[b] && task_done(&s->task[b])) {
+                host[b] = 0;
+                inflight--;
+                drained++;
+                progress = 1;
             }
-            r = cfg->memcpy_dtoh_async(s->pinned + b * s->chunk, src + nd * piece, PIECE_LEN(nd),
-                                       stream);
+        }
+        if (drained == n)
+            break;
+        // Finished DMAs (oldest first) go to the pool; blocking only when nothing else can
+        // happen (see below).
+        while (s->fifo_len > 0 && err == CUDA_SUCCESS) {
+            int b = s->fifo[s->fifo_head];
+            if (cfg->event_query == NULL)
+                break;
+            r = cfg->event_query(s->ev[b]);
+            if (r == CUDA_ERROR_NOT_READY)
+                break;
+            fifo_pop(s);
+            progress = 1;
             if (r != CUDA_SUCCESS) {
+                own[b] = 0;
                 keep_first(&err, r);
                 break;
             }
-            r = cfg->event_record(s->ev[b], stream);
-            if (r != CUDA_SUCCESS) {
-                keep_first(&err, r);
-                unsafe = 1;
-                break;
+            if (own[b]) {
+                own[b] = 0;
+                host[b] = 1;
+                inflight++;
+                task_enqueue(&s->task[b], dst + chunk_of[b] * piece,
+                             s->pinned + (size_t)b * s->chunk, PIECE_LEN(chunk_of[b]));
             }
-            s->pending[b] = 1;
-            nd++;
         }
         if (err != CUDA_SUCCESS)
             break;
-        if (nr < nw && task_done(&s->task[nr % B])) {
-            nr++;
-            continue;
-        }
-        if (nw < nd) { // wait for the oldest DMA, then hand its buffer to the pool
-            size_t b = nw % B;
-            r = cfg->event_synchronize(s->ev[b]);
-            s->pending[b] = 0;
+        // Queue DMAs into every free buffer.
+        for (int b = 0; b < B && nd < n; b++) {
+            if (host[b] || s->in_fifo[b])
+                continue;
+            r = cfg->memcpy_dtoh_async(s->pinned + (size_t)b * s->chunk, src + nd * piece,
+                                       PIECE_LEN(nd), stream);
+            if (r == CUDA_SUCCESS && (r = cfg->event_record(s->ev[b], stream)) != CUDA_SUCCESS)
+                unsafe = 1;
             if (r != CUDA_SUCCESS) {
                 keep_first(&err, r);
                 break;
             }
-            task_enqueue(&s->task[b], dst + nw * piece, s->pinned + b * s->chunk, PIECE_LEN(nw));
-            nw++;
+            fifo_push(s, b);
+            own[b] = 1;
+            chunk_of[b] = nd++;
+            progress = 1;
+        }
+        if (err != CUDA_SUCCESS || progress)
+            continue;
+        if (inflight > 0 && task_help(s, host, B))
+            continue;
+        if (s->fifo_len > 0 && (inflight == 0 || cfg->event_query == NULL)) {
+            int b = fifo_pop(s);
+            r = cfg->event_synchronize(s->ev[b]);
+            if (r != CUDA_SUCCESS) {
+                own[b] = 0;
+                keep_first(&err, r);
+            } else if (own[b]) {
+                own[b] = 0;
+                host[b] = 1;
+                inflight++;
+                task_enqueue(&s->task[b], dst + chunk_of[b] * piece,
+                             s->pinned + (size_t)b * s->chunk, PIECE_LEN(chunk_of[b]));
+            }
             continue;
         }
-        task_wait(&s->task[nr % B]);
-        nr++;
+        slot_wait(s, &seen, s->fifo_len > 0 ? UM_STAGE_POLL_NS : UM_STAGE_SLEEP_NS);
     }
-#undef PIECE_LEN
-    for (size_t k = nr; k < nw; k++) // drains write the caller's destination
-        task_wait(&s->task[k % B]);
+    for (int b = 0; b < B; b++) // drains write the caller's destination
+        if (host[b])
+            task_wait(&s->task[b]);
     if (unsafe) {
         cfg->stream_synchronize(stream);
-        for (size_t b = 0; b < B; b++)
-            s->pending[b] = 0;
+        while (s->fifo_len > 0)
+            fifo_pop(s);
     }
     return err;
 }
+
+#undef PIECE_LEN
 
 // --- entry points ---
 
@@ -590,7 +711,7 @@ int um_stage_init(const um_stage_config_t *cfg) {
         !c.stream_synchronize || !c.ctx_get_current || !c.ctx_set_current)
         return -1;
     c.threads = clamp(c.threads, 1, UM_STAGE_MAX_THREADS);
-    c.buffers = clamp(c.buffers > 0 ? c.buffers : c.threads + 2, 2, UM_STAGE_MAX_BUFFERS);
+    c.buffers = clamp(c.buffers > 0 ? c.buffers : 2 * c.threads, 2, UM_STAGE_MAX_BUFFERS);
     c.slots = clamp(c.slots > 0 ? c.slots : UM_STAGE_DEFAULT_SLOTS, 1, UM_STAGE_MAX_SLOTS);
     if (c.chunk < UM_STAGE_MIN_CHUNK)
         c.chunk = UM_STAGE_MIN_CHUNK;
@@ -619,11 +740,7 @@ static void stop_all(int disable) {
     if (disable)
         atomic_store(&g.enabled, 0);
     // Wait (bounded) for copies in flight; what is still busy afterwards keeps its buffers.
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_nsec += UM_STAGE_SHUTDOWN_WAIT_NS % 1000000000L;
-    deadline.tv_sec += UM_STAGE_SHUTDOWN_WAIT_NS / 1000000000L + deadline.tv_nsec / 1000000000L;
-    deadline.tv_nsec %= 1000000000L;
+    struct timespec deadline = deadline_after(UM_STAGE_SHUTDOWN_WAIT_NS);
     while (disable && g.nbusy > 0) {
         if (pthread_cond_timedwait(&g.idle, &g.mu, &deadline) == ETIMEDOUT)
             break;
@@ -686,13 +803,17 @@ void um_stage_atfork_child(void) {
         s->busy = 0;
         s->pinned = NULL;
         s->nev = 0;
-        memset(s->pending, 0, sizeof s->pending);
+        s->fifo_head = s->fifo_len = 0;
+        memset(s->in_fifo, 0, sizeof s->in_fifo);
+        s->done_count = 0;
         for (int b = 0; b < UM_STAGE_MAX_BUFFERS; b++) {
             s->task[b].next = s->task[b].prev = NULL;
             atomic_store(&s->task[b].state, TASK_IDLE);
         }
     }
+    atomic_store(&g.nqueued, 0);
     g.nthreads = 0;
+    g.nsleeping = 0;
     g.nbusy = 0;
     g.stop = 0;
     init_conds();

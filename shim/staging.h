@@ -20,7 +20,7 @@
 #define UM_STAGE_DEFAULT_THRESHOLD ((size_t)8 << 20)
 #define UM_STAGE_DEFAULT_CHUNK ((size_t)2 << 20)
 #define UM_STAGE_DEFAULT_THREADS 8
-#define UM_STAGE_DEFAULT_BUFFERS 0 // 0: threads + 2
+#define UM_STAGE_DEFAULT_BUFFERS 0 // 0: 2 x threads
 #define UM_STAGE_DEFAULT_SLOTS 4
 
 typedef struct {
@@ -39,7 +39,7 @@ typedef struct {
     size_t threshold; // copies smaller than this are not staged (caller checks um_stage_wants)
     size_t chunk;     // bytes per staging chunk (largest; mid-size copies use smaller pieces)
     int threads;      // host copy threads (1..64); the caller also copies when it must wait
-    int buffers;      // staging buffers per copy in flight; <= 0: threads + 2 (2..32)
+    int buffers;      // staging buffers per copy in flight; <= 0: 2 x threads (2..32)
     // Added after the first draft; zero keeps the default, so older initialisers still work.
     int slots; // copies staged at once (1..16); <= 0: UM_STAGE_DEFAULT_SLOTS. More concurrent
                // callers than slots take the driver's own path instead of waiting (no deadlock)
