@@ -306,10 +306,14 @@ static int parse_line(const ctx_t *c, const char *s, size_t len, um_pf_entry_t *
             while (a < b && is_sep(s[a])) {
                 a++;
             }
-            while (b > a && is_sep(s[b - 1])) {
-                b--;
+            if (b - a > sizeof e->comment - 1) {
+                b = a + sizeof e->comment - 1; // cut long comments...
             }
-            snprintf(e->comment, sizeof e->comment, "%.*s", (int)(b - a), s + a);
+            while (b > a && is_sep(s[b - 1])) {
+                b--; // ...and trim after the cut, so the comment writes back unchanged
+            }
+            memcpy(e->comment, s + a, b - a);
+            e->comment[b - a] = '\0';
             break;
         }
         size_t j = i;

@@ -214,6 +214,22 @@ START_TEST(test_policy_file_longest_site_and_line) {
 }
 END_TEST
 
+// Found by the fuzzer: a long comment cut at 159 bytes right before spaces kept them, and
+// the writer (which trims) then wrote a different comment.
+START_TEST(test_policy_file_long_comment_cut_is_trimmed) {
+    char text[512];
+    int k = snprintf(text, sizeof text, HDR "site a placement=device # ");
+    memset(text + k, 'c', 157);
+    strcpy(text + k + 157, "      tail\n");
+    um_pf_t pf = parse_ok(text);
+    ck_assert_uint_eq(strlen(pf.entries[0].comment), 157);
+    char line[UM_PF_LINE_MAX + 2];
+    ck_assert_int_gt(um_pf_format_entry(&pf.entries[0], line, sizeof line), 0);
+    ck_assert_str_eq(line + strlen(line) - 4, "ccc\n");
+    um_pf_free(&pf);
+}
+END_TEST
+
 START_TEST(test_policy_file_many_sites) {
     size_t cap = 20000 * 48;
     char *text = malloc(cap);
@@ -414,6 +430,7 @@ Suite *policy_file_suite(void) {
     TCase *limits = tcase_create("limits");
     tcase_set_timeout(limits, 60);
     tcase_add_test(limits, test_policy_file_longest_site_and_line);
+    tcase_add_test(limits, test_policy_file_long_comment_cut_is_trimmed);
     tcase_add_test(limits, test_policy_file_many_sites);
     tcase_add_test(limits, test_policy_file_format_limits);
     suite_add_tcase(s, limits);
