@@ -180,8 +180,13 @@ const char *um_dec_alloc(const char *site, uint64_t bytes, int device, um_decisi
     const char *why = NULL;
     if (!um_dec_capable(device))
         why = "no_managed_capability";
-    else if (!reserve(bytes))
+    else if (!reserve(bytes)) {
         why = "device_budget";
+        UM_LOG_ONCE(UM_LOG_WARNING, "managed memory budget reached (%llu bytes managed): larger "
+                    "allocations fall back to cuMemAlloc (UMSHIM_DEVICE_BUDGET, "
+                    "UMSHIM_BUDGET_MARGIN, UMSHIM_OVERSUBSCRIBE=1 to allow more)",
+                    (unsigned long long)um_dec_managed_bytes());
+    }
     if (why != NULL) {
         out->placement = UM_PLACE_DEVICE;
         out->prefetch = UM_PF_NONE;

@@ -644,8 +644,9 @@ static CUresult do_copy(const copy_t *c) {
         } else if (dir == UM_DIR_D2H) {
             um_stat_add(UM_ST_copies_d2h, 1);
             um_stat_add(UM_ST_bytes_d2h, c->n);
-            if (um_cfg.hash) {
-                // Async D2H data is only there once the stream reaches the copy.
+            if (um_cfg.hash && !um_capture_active()) {
+                // Async D2H data is only there once the stream reaches the copy (and a
+                // captured copy never runs now: syncing would break the capture).
                 if (c->async)
                     UM_REAL_CALL(cuStreamSynchronize, stream);
                 hash_host(&hash, (const void *)(uintptr_t)c->dst, c->n);
@@ -818,7 +819,8 @@ static CUresult copy2d(const char *api, const CUDA_MEMCPY2D *p, int pt, int asyn
     int sdev = side_of(p->srcMemoryType, sptr, &sr, &sk);
     uint64_t hash = 0;
     CUstream ms = um_map_stream(s, pt);
-    if (r == CUDA_SUCCESS && um_cfg.hash && !ddev && sdev && p->dstMemoryType != CU_MEMORYTYPE_ARRAY) {
+    if (r == CUDA_SUCCESS && um_cfg.hash && !um_capture_active() && !ddev && sdev &&
+        p->dstMemoryType != CU_MEMORYTYPE_ARRAY) {
         if (async)
             UM_REAL_CALL(cuStreamSynchronize, ms);
         hash = hash_rows((const char *)(uintptr_t)dptr + p->dstY * p->dstPitch + p->dstXInBytes,
@@ -873,7 +875,8 @@ static CUresult copy3d(const char *api, const CUDA_MEMCPY3D *p, int pt, int asyn
     int sdev = side_of(p->srcMemoryType, sptr, &sr, &sk);
     uint64_t hash = 0;
     CUstream ms = um_map_stream(s, pt);
-    if (r == CUDA_SUCCESS && um_cfg.hash && !ddev && sdev && p->dstMemoryType != CU_MEMORYTYPE_ARRAY) {
+    if (r == CUDA_SUCCESS && um_cfg.hash && !um_capture_active() && !ddev && sdev &&
+        p->dstMemoryType != CU_MEMORYTYPE_ARRAY) {
         if (async)
             UM_REAL_CALL(cuStreamSynchronize, ms);
         size_t slice = p->dstPitch * (p->dstHeight ? p->dstHeight : p->Height);
