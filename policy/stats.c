@@ -685,7 +685,10 @@ const um_stats_alloc_t *um_stats_observe(um_stats_t *st, const um_event_t *ev) {
         }
         break;
     case UM_EV_HOST_ACCESS:
-        a = live_of(st, ev->alloc_id);
+        // The shim's rewritten copy: the managed side is the destination of a host write
+        // (dir=h2d) and the source of a host read (dir=d2h, src_id), as in the COPY event
+        // that follows it.
+        a = live_of(st, ev->dir == UM_DIR_D2H ? ev->src_id : ev->alloc_id);
         if (a != NULL) {
             BUMP(st, a, host_access_n, 1);
             BUMP(st, a, host_access_b, ev->bytes);
@@ -708,7 +711,7 @@ const um_stats_alloc_t *um_stats_observe(um_stats_t *st, const um_event_t *ev) {
         break;
     }
     if (ev->kind != UM_EV_ALLOC && ev->kind != UM_EV_COPY && ev->kind != UM_EV_FALLBACK &&
-        ev->alloc_id != 0 && a == NULL) {
+        ev->kind != UM_EV_HOST_ACCESS && ev->alloc_id != 0 && a == NULL) {
         t->unknown_refs++;
     }
     if (a != NULL) {

@@ -54,7 +54,8 @@ typedef struct {
     uint64_t h2h_n, h2h_b;           // host-to-host copies touching it
     uint64_t memset_n, memset_b;
     uint64_t launch_n;               // launches referencing it (once per launch)
-    uint64_t host_access_n, host_access_b; // UM_EV_HOST_ACCESS on it (the shim's rewrites)
+    uint64_t host_access_n, host_access_b; // UM_EV_HOST_ACCESS on it (the shim's rewritten
+                                           // copies: alloc_id for dir=h2d, src_id for d2h)
     uint64_t host_write_n, host_read_n;    //   of which dir=h2d (write) / dir=d2h (read)
     uint64_t prefetch_n, prefetch_b, advise_n, fallback_n;
     uint64_t ipc_n;                  // events on it whose name starts with "cuIpc"

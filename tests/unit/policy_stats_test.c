@@ -48,8 +48,10 @@ START_TEST(test_stats_counts_one_allocation_life) {
     pf.bytes = 64 * MiB;
     feed(pf);
     feed(ev_named(UM_EV_ADVISE, 1, "cuMemAdvise"));
-    um_event_t ha = ev_named(UM_EV_HOST_ACCESS, 1, "memcpy");
+    // A rewritten read-back, as the shim emits it: the managed side is src_id.
+    um_event_t ha = ev_named(UM_EV_HOST_ACCESS, 0, "cuMemcpyDtoH_v2");
     ha.dir = UM_DIR_D2H;
+    ha.src_id = 1;
     ha.bytes = 100;
     feed(ha);
     feed(ev_free(1));
