@@ -22,6 +22,7 @@
 #include <float.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 // --- shared helpers ---
@@ -61,17 +62,26 @@ static __global__ void norms_kernel(const float *__restrict__ v, long n, int d, 
 
 // --- fused top-k state (shared memory) ---
 // Lists are position-major (lst[pos * ROWS + row]) so that one thread per row walks its list
-// without bank conflicts.
+// without bank conflicts. Candidates go to a pool first; a merge sorts the pool by row
+// (counting sort) so that each row's thread touches only its own candidates.
 struct um_topk_smem {
     float *lst_s;
     int *lst_i;
     float *thr_s;
     int *thr_i;
+    int *seg_cnt;
+    int *seg_off;
     float *pool_s;
     int *pool_i;
-    int *pool_q;
+    int *pool_q; // row | (position within the row's segment << 8)
+    float *srt_s;
+    int *srt_i;
     int *pool_cnt;
 };
+
+static __host__ __device__ size_t um_topk_bytes(int rows, int kcap, int pcap) {
+    return (size_t)rows * kcap * 8 + (size_t)rows * 16 + (size_t)pcap * 20 + 16;
+}
 
 static __device__ um_topk_smem um_topk_carve(char *base, int rows, int kcap, int pcap) {
     um_topk_smem t;
@@ -79,10 +89,14 @@ static __device__ um_topk_smem um_topk_carve(char *base, int rows, int kcap, int
     t.lst_i = (int *)(t.lst_s + (size_t)rows * kcap);
     t.thr_s = (float *)(t.lst_i + (size_t)rows * kcap);
     t.thr_i = (int *)(t.thr_s + rows);
-    t.pool_s = (float *)(t.thr_i + rows);
+    t.seg_cnt = t.thr_i + rows;
+    t.seg_off = t.seg_cnt + rows;
+    t.pool_s = (float *)(t.seg_off + rows);
     t.pool_i = (int *)(t.pool_s + pcap);
-    t.pool_q = (int *)(t.pool_i + pcap);
-    t.pool_cnt = (int *)(t.pool_q + pcap);
+    t.pool_q = t.pool_i + pcap;
+    t.srt_s = (float *)(t.pool_q + pcap);
+    t.srt_i = (int *)(t.srt_s + pcap);
+    t.pool_cnt = t.srt_i + pcap;
     return t;
 }
 
@@ -111,17 +125,51 @@ static __device__ __forceinline__ bool um_topk_offer(um_topk_smem &t, int pcap, 
     return true;
 }
 
-// Block-wide: folds the pool into the lists (one thread per row), resets the pool.
-// Must be called by all threads after a __syncthreads().
+// Block-wide: folds the pool into the lists, resets the pool. Rows <= 128 (one warp scans the
+// segment counts, 4 rows a lane). Must be called by all threads after a __syncthreads().
+// Insertion order within a row does not matter: (score, index) is a total order.
 static __device__ void um_topk_merge(um_topk_smem &t, int rows, int k, int pcap) {
     int cnt = min(*t.pool_cnt, pcap);
+    for (int r = threadIdx.x; r < rows; r += blockDim.x) t.seg_cnt[r] = 0;
+    __syncthreads();
+    for (int e = threadIdx.x; e < cnt; e += blockDim.x) {
+        int q = t.pool_q[e];
+        int pos = atomicAdd(&t.seg_cnt[q], 1);
+        t.pool_q[e] = q | (pos << 8);
+    }
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        int lane = threadIdx.x, base = lane * 4;
+        int c0 = base < rows ? t.seg_cnt[base] : 0;
+        int c1 = base + 1 < rows ? t.seg_cnt[base + 1] : 0;
+        int c2 = base + 2 < rows ? t.seg_cnt[base + 2] : 0;
+        int c3 = base + 3 < rows ? t.seg_cnt[base + 3] : 0;
+        int local = c0 + c1 + c2 + c3, incl = local;
+        for (int o = 1; o < 32; o <<= 1) {
+            int v = __shfl_up_sync(0xffffffffu, incl, o);
+            if (lane >= o) incl += v;
+        }
+        int off = incl - local;
+        if (base < rows) t.seg_off[base] = off;
+        if (base + 1 < rows) t.seg_off[base + 1] = off + c0;
+        if (base + 2 < rows) t.seg_off[base + 2] = off + c0 + c1;
+        if (base + 3 < rows) t.seg_off[base + 3] = off + c0 + c1 + c2;
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < cnt; e += blockDim.x) {
+        int v = t.pool_q[e];
+        int dst = t.seg_off[v & 255] + (v >> 8);
+        t.srt_s[dst] = t.pool_s[e];
+        t.srt_i[dst] = t.pool_i[e];
+    }
+    __syncthreads();
     for (int r = threadIdx.x; r < rows; r += blockDim.x) {
         float ts = t.thr_s[r];
         int ti = t.thr_i[r];
-        for (int e = 0; e < cnt; e++) {
-            if (t.pool_q[e] != r) continue;
-            float s = t.pool_s[e];
-            int i = t.pool_i[e];
+        int e0 = t.seg_off[r], e1 = e0 + t.seg_cnt[r];
+        for (int e = e0; e < e1; e++) {
+            float s = t.srt_s[e];
+            int i = t.srt_i[e];
             if (!um_better(s, i, ts, ti)) continue;
             int pos = k - 1;
             while (pos > 0) {
@@ -199,14 +247,41 @@ static __device__ __forceinline__ void tile_store(float *sm, const float (&reg)[
         for (int j = 0; j < 4; j++) sm[((t % 4) * 4 + j) * (T_BM + T_PAD) + t / 4 + h * 64] = reg[h][j];
 }
 
+// One BK slice of the product from shared memory. HI = false skips the thread's upper 4 rows
+// (rows 64 + ...) when a warp's upper rows are all past Q (e.g. Q = 100 in a 128-row tile):
+// the warp then issues half the FMAs and frees issue slots for the SM's other warps.
+template <bool HI>
+static __device__ __forceinline__ void tile_slice(const float *a, const float *b, float (&acc)[8][8]) {
+    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+#pragma unroll
+    for (int kk = 0; kk < T_BK; kk++) {
+        float fa[8], fb[8];
+        float4 a0 = *(const float4 *)(a + kk * (T_BM + T_PAD) + ty * 4);
+        float4 b0 = *(const float4 *)(b + kk * (T_BN + T_PAD) + tx * 4);
+        float4 b1 = *(const float4 *)(b + kk * (T_BN + T_PAD) + 64 + tx * 4);
+        fa[0] = a0.x; fa[1] = a0.y; fa[2] = a0.z; fa[3] = a0.w;
+        if (HI) {
+            float4 a1 = *(const float4 *)(a + kk * (T_BM + T_PAD) + 64 + ty * 4);
+            fa[4] = a1.x; fa[5] = a1.y; fa[6] = a1.z; fa[7] = a1.w;
+        }
+        fb[0] = b0.x; fb[1] = b0.y; fb[2] = b0.z; fb[3] = b0.w;
+        fb[4] = b1.x; fb[5] = b1.y; fb[6] = b1.z; fb[7] = b1.w;
+#pragma unroll
+        for (int i = 0; i < (HI ? 8 : 4); i++)
+#pragma unroll
+            for (int j = 0; j < 8; j++) acc[i][j] = fmaf(fa[i], fb[j], acc[i][j]);
+    }
+}
+
 // Computes the 128x128 block of raw dot products at (q0, n0) into acc.
 template <bool VEC>
 static __device__ __forceinline__ void tile_product(const float *__restrict__ qv, long q,
                                                     const float *__restrict__ xv, long n, int d,
                                                     long q0, long n0, float *As, float *Bs,
                                                     float (&acc)[8][8]) {
-    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
     const int stage = T_BK * (T_BM + T_PAD);
+    // Warp w owns upper rows 64 + 8w .. 64 + 8w + 7 (warp-uniform test).
+    const bool hi = q0 + 64 + (threadIdx.x / 32) * 8 < q;
 #pragma unroll
     for (int i = 0; i < 8; i++)
 #pragma unroll
@@ -226,24 +301,8 @@ static __device__ __forceinline__ void tile_product(const float *__restrict__ qv
             tile_load<VEC>(qv, q, d, q0, (kt + 1) * T_BK, ra);
             tile_load<VEC>(xv, n, d, n0, (kt + 1) * T_BK, rb);
         }
-        const float *a = As + cur * stage;
-        const float *b = Bs + cur * stage;
-#pragma unroll
-        for (int kk = 0; kk < T_BK; kk++) {
-            float fa[8], fb[8];
-            float4 a0 = *(const float4 *)(a + kk * (T_BM + T_PAD) + ty * 4);
-            float4 a1 = *(const float4 *)(a + kk * (T_BM + T_PAD) + 64 + ty * 4);
-            float4 b0 = *(const float4 *)(b + kk * (T_BN + T_PAD) + tx * 4);
-            float4 b1 = *(const float4 *)(b + kk * (T_BN + T_PAD) + 64 + tx * 4);
-            fa[0] = a0.x; fa[1] = a0.y; fa[2] = a0.z; fa[3] = a0.w;
-            fa[4] = a1.x; fa[5] = a1.y; fa[6] = a1.z; fa[7] = a1.w;
-            fb[0] = b0.x; fb[1] = b0.y; fb[2] = b0.z; fb[3] = b0.w;
-            fb[4] = b1.x; fb[5] = b1.y; fb[6] = b1.z; fb[7] = b1.w;
-#pragma unroll
-            for (int i = 0; i < 8; i++)
-#pragma unroll
-                for (int j = 0; j < 8; j++) acc[i][j] = fmaf(fa[i], fb[j], acc[i][j]);
-        }
+        if (hi) tile_slice<true>(As + cur * stage, Bs + cur * stage, acc);
+        else tile_slice<false>(As + cur * stage, Bs + cur * stage, acc);
         if (more) {
             tile_store(As + (cur ^ 1) * stage, ra);
             tile_store(Bs + (cur ^ 1) * stage, rb);
@@ -256,10 +315,31 @@ static __device__ __forceinline__ void tile_product(const float *__restrict__ qv
 static __device__ __forceinline__ int tile_row(int i) { return (i < 4 ? 0 : 64) + (threadIdx.x / 16) * 4 + (i & 3); }
 static __device__ __forceinline__ int tile_col(int j) { return (j < 4 ? 0 : 64) + (threadIdx.x % 16) * 4 + (j & 3); }
 
+// For k <= 16: per row, the k-th largest of the 16 per-thread row maxima (the 16 threads
+// sharing a row are one half-warp). Any score strictly below it is below k distinct scores
+// of its own row, so it can never be in that row's top-k: early tiles, where the running
+// threshold is still low, then offer ~k candidates per row instead of 128.
+static __device__ __forceinline__ float tile_row_floor(const float (&sc)[8][8], int i, long n0, long n,
+                                                      int k) {
+    float m = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+        if (n0 + tile_col(j) < n) m = fmaxf(m, sc[i][j]);
+    int me = threadIdx.x & 15, rank = 0;
+#pragma unroll
+    for (int l = 0; l < 16; l++) {
+        float o = __shfl_sync(0xffffffffu, m, l, 16);
+        rank += (o > m) || (o == m && l < me);
+    }
+    unsigned hit = __ballot_sync(0xffffffffu, rank == k - 1);
+    int src = __ffs((hit >> (threadIdx.x & 16)) & 0xffffu) - 1;
+    return __shfl_sync(0xffffffffu, m, src, 16);
+}
+
 // grid: x = query tiles, y = column splits; each block walks column tiles
 // [y * tiles_per_split, ...) and either writes scores or keeps its top-k.
-template <bool VEC, int MODE>
-static __global__ void __launch_bounds__(T_THREADS, 2)
+template <bool VEC, int MODE, int MINB>
+static __global__ void __launch_bounds__(T_THREADS, MINB)
     tile_kernel(const float *__restrict__ qv, const float *__restrict__ q_inv, long q,
                 const float *__restrict__ xv, const float *__restrict__ x_inv, long n, int d,
                 float *scores, long ld, int k, int kcap, int tiles_per_split, float *part_s,
@@ -277,23 +357,26 @@ static __global__ void __launch_bounds__(T_THREADS, 2)
         tk = um_topk_carve((char *)(Bs + 2 * T_BK * (T_BN + T_PAD)), T_BM, kcap, T_PCAP);
         um_topk_init(tk, T_BM, kcap);
     }
-    float qs[8];
-#pragma unroll
-    for (int i = 0; i < 8; i++) {
-        long r = q0 + tile_row(i);
-        qs[i] = r < q ? q_inv[r] : 0.f;
-    }
-
     for (long t = t_begin; t < t_end; t++) {
         long n0 = t * T_BN;
         float acc[8][8];
         tile_product<VEC>(qv, q, xv, n, d, q0, n0, As, Bs, acc);
-        float xs[8];
+        // Norms are (re)read here, not held across the product, to keep registers for it.
+        float qs[8], xs[8];
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            long r = q0 + tile_row(i);
+            qs[i] = r < q ? __ldg(q_inv + r) : 0.f;
+        }
 #pragma unroll
         for (int j = 0; j < 8; j++) {
             long c = n0 + tile_col(j);
-            xs[j] = c < n ? x_inv[c] : 0.f;
+            xs[j] = c < n ? __ldg(x_inv + c) : 0.f;
         }
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+#pragma unroll
+            for (int j = 0; j < 8; j++) acc[i][j] = um_clamp_cos(acc[i][j] * qs[i] * xs[j]);
         if (MODE == UM_OUT_SCORES) {
 #pragma unroll
             for (int i = 0; i < 8; i++) {
@@ -303,28 +386,27 @@ static __global__ void __launch_bounds__(T_THREADS, 2)
                 for (int h = 0; h < 2; h++) {
                     long c = n0 + tile_col(h * 4);
                     float *o = scores + (size_t)r * ld + c;
-                    float v0 = um_clamp_cos(acc[i][h * 4 + 0] * qs[i] * xs[h * 4 + 0]);
-                    float v1 = um_clamp_cos(acc[i][h * 4 + 1] * qs[i] * xs[h * 4 + 1]);
-                    float v2 = um_clamp_cos(acc[i][h * 4 + 2] * qs[i] * xs[h * 4 + 2]);
-                    float v3 = um_clamp_cos(acc[i][h * 4 + 3] * qs[i] * xs[h * 4 + 3]);
                     if (c + 3 < n && (ld & 3) == 0) {
-                        *(float4 *)o = make_float4(v0, v1, v2, v3);
+                        *(float4 *)o = make_float4(acc[i][h * 4], acc[i][h * 4 + 1], acc[i][h * 4 + 2], acc[i][h * 4 + 3]);
                     } else {
-                        if (c < n) o[0] = v0;
-                        if (c + 1 < n) o[1] = v1;
-                        if (c + 2 < n) o[2] = v2;
-                        if (c + 3 < n) o[3] = v3;
+#pragma unroll
+                        for (int j = 0; j < 4; j++)
+                            if (c + j < n) o[j] = acc[i][h * 4 + j];
                     }
                 }
             }
         } else {
             // Bit (i * 8 + j) pending: not yet offered, or offered into a full pool.
             unsigned long long pending = 0;
+            const bool early = k <= 16 && t - t_begin < 4; // block-uniform
 #pragma unroll
-            for (int i = 0; i < 8; i++)
+            for (int i = 0; i < 8; i++) {
+                float floor_i = early ? tile_row_floor(acc, i, n0, n, k) : -INFINITY;
 #pragma unroll
                 for (int j = 0; j < 8; j++)
-                    if (q0 + tile_row(i) < q && n0 + tile_col(j) < n) pending |= 1ull << (i * 8 + j);
+                    if (q0 + tile_row(i) < q && n0 + tile_col(j) < n && !(acc[i][j] < floor_i))
+                        pending |= 1ull << (i * 8 + j);
+            }
             for (;;) {
 #pragma unroll
                 for (int i = 0; i < 8; i++)
@@ -332,8 +414,7 @@ static __global__ void __launch_bounds__(T_THREADS, 2)
                     for (int j = 0; j < 8; j++) {
                         unsigned long long bit = 1ull << (i * 8 + j);
                         if (pending & bit) {
-                            float s = um_clamp_cos(acc[i][j] * qs[i] * xs[j]);
-                            if (um_topk_offer(tk, T_PCAP, tile_row(i), s, (int)(n0 + tile_col(j))))
+                            if (um_topk_offer(tk, T_PCAP, tile_row(i), acc[i][j], (int)(n0 + tile_col(j))))
                                 pending &= ~bit;
                         }
                     }
@@ -348,7 +429,7 @@ static __global__ void __launch_bounds__(T_THREADS, 2)
 
 static size_t tile_smem_bytes(int mode, int kcap) {
     size_t b = (size_t)2 * T_BK * (T_BM + T_PAD) * 4 * 2;
-    if (mode == UM_OUT_TOPK) b += (size_t)T_BM * kcap * 8 + (size_t)T_BM * 8 + (size_t)T_PCAP * 12 + 16;
+    if (mode == UM_OUT_TOPK) b += um_topk_bytes(T_BM, kcap, T_PCAP);
     return b;
 }
 
@@ -467,7 +548,7 @@ static __global__ void __launch_bounds__(S_THREADS)
 
 static size_t small_smem_bytes(int qs, int mode, int kcap) {
     if (mode != UM_OUT_TOPK) return 0;
-    return (size_t)qs * kcap * 8 + (size_t)qs * 8 + (size_t)S_PCAP * 12 + 16;
+    return um_topk_bytes(qs, kcap, S_PCAP);
 }
 
 // --- selection ---
@@ -741,17 +822,29 @@ static void launch_small_any(bool vec, int mode, const float *qv, const float *q
     else launch_small<16>(vec, mode, qv, q_inv, q, xv, x_inv, n, d, scores, ld, k, kcap, per, splits, ps, pi, ldp, st);
 }
 
-static void launch_tile(bool vec, int mode, const float *qv, const float *q_inv, long q,
-                        const float *xv, const float *x_inv, long n, int d, float *scores, long ld,
-                        int k, int kcap, long per, int splits, float *ps, int *pi, size_t ldp,
-                        cudaStream_t st) {
+// Register budget of the tile kernel: 2 blocks per SM (128 registers) or 1 (no cap).
+// UM_RECALL_TILE_MINB=1 picks the latter; a tuning knob for the bench, default 2.
+static int um_tile_minb(void) {
+    static int v = 0;
+    if (!v) {
+        const char *e = getenv("UM_RECALL_TILE_MINB");
+        v = (e && e[0] == '1' && !e[1]) ? 1 : 2;
+    }
+    return v;
+}
+
+template <int MINB>
+static void launch_tile_minb(bool vec, int mode, const float *qv, const float *q_inv, long q,
+                             const float *xv, const float *x_inv, long n, int d, float *scores,
+                             long ld, int k, int kcap, long per, int splits, float *ps, int *pi,
+                             size_t ldp, cudaStream_t st) {
     size_t sm = tile_smem_bytes(mode, kcap);
     dim3 grid((unsigned)((q + T_BM - 1) / T_BM), (unsigned)splits);
 #define UM_TILE_GO(V, M)                                                                           \
     do {                                                                                           \
-        cudaFuncSetAttribute(tile_kernel<V, M>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm); \
-        tile_kernel<V, M><<<grid, T_THREADS, sm, st>>>(qv, q_inv, q, xv, x_inv, n, d, scores, ld, k, kcap, \
-                                                      (int)per, ps, pi, ldp);                      \
+        cudaFuncSetAttribute(tile_kernel<V, M, MINB>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm); \
+        tile_kernel<V, M, MINB><<<grid, T_THREADS, sm, st>>>(qv, q_inv, q, xv, x_inv, n, d, scores, ld, k, \
+                                                            kcap, (int)per, ps, pi, ldp);          \
     } while (0)
     if (vec && mode == UM_OUT_TOPK) UM_TILE_GO(true, UM_OUT_TOPK);
     else if (vec) UM_TILE_GO(true, UM_OUT_SCORES);
@@ -760,15 +853,25 @@ static void launch_tile(bool vec, int mode, const float *qv, const float *q_inv,
 #undef UM_TILE_GO
 }
 
+static void launch_tile(bool vec, int mode, const float *qv, const float *q_inv, long q,
+                        const float *xv, const float *x_inv, long n, int d, float *scores, long ld,
+                        int k, int kcap, long per, int splits, float *ps, int *pi, size_t ldp,
+                        cudaStream_t st) {
+    if (um_tile_minb() == 1)
+        launch_tile_minb<1>(vec, mode, qv, q_inv, q, xv, x_inv, n, d, scores, ld, k, kcap, per, splits, ps, pi, ldp, st);
+    else
+        launch_tile_minb<2>(vec, mode, qv, q_inv, q, xv, x_inv, n, d, scores, ld, k, kcap, per, splits, ps, pi, ldp, st);
+}
+
 // Scores for columns [0, n) of the given (already offset) stored vectors.
 static int um_scores_any(const float *qv, const float *q_inv, long q, const float *xv,
                          const float *x_inv, long n, int d, float *scores, long ld, unsigned flags,
                          cudaStream_t st) {
     bool vec = um_is_vec(qv, xv, d);
-    if (flags & UM_RECALL_TF32) {
-        int r = um_recall_tf32_scores(qv, q_inv, q, xv, x_inv, n, d, scores, ld, st);
-        return r;
-    }
+    // TF32 only where the product is compute-bound: Q <= 16 streams the stored vectors once
+    // and runs at memory bandwidth in FP32 already.
+    if ((flags & UM_RECALL_TF32) && q > UM_SMALL_Q)
+        return um_recall_tf32_scores(qv, q_inv, q, xv, x_inv, n, d, scores, ld, st);
     if (q <= UM_SMALL_Q) {
         um_fused_plan_t p = um_fused_plan(q, n);
         launch_small_any(vec, UM_OUT_SCORES, qv, q_inv, q, xv, x_inv, n, d, scores, ld, 0, 16,
@@ -790,8 +893,11 @@ extern "C" int um_recall_gpu_scores(const float *qv, const float *q_inv, long q,
     return um_scores_any(qv, q_inv, q, xv, x_inv, n, d, scores, ld, flags, (cudaStream_t)stream);
 }
 
-static int um_use_fused(int k, unsigned flags) {
-    return k <= UM_FUSED_K_MAX && !(flags & UM_RECALL_FORCE_CHUNKED);
+// Fused top-k: FP32 products, k <= 128 (per-block lists in shared memory). TF32 top-k goes
+// through score chunks for Q > 16 (its tensor-core kernel has no fused epilogue).
+static int um_use_fused(long q, int k, unsigned flags) {
+    if (k > UM_FUSED_K_MAX || (flags & UM_RECALL_FORCE_CHUNKED)) return 0;
+    return !(flags & UM_RECALL_TF32) || q <= UM_SMALL_Q;
 }
 
 extern "C" size_t um_recall_select_workspace_bytes(long rows, long cols, int k) { return 0; }
@@ -814,7 +920,7 @@ extern "C" int um_recall_gpu_select(const float *scores, long rows, long cols, l
 
 extern "C" size_t um_recall_topk_workspace_bytes(long q, long n, int d, int k, unsigned flags) {
     if (um_recall_check_dims(n, q, d, k, NULL, 0) != UM_RECALL_OK) return 0;
-    if (um_use_fused(k, flags) && !(flags & UM_RECALL_TF32)) {
+    if (um_use_fused(q, k, flags)) {
         um_fused_plan_t p = um_fused_plan(q, n);
         return 2 * um_align((size_t)q * p.splits * k * 4);
     }
@@ -831,7 +937,7 @@ extern "C" int um_recall_gpu_topk(const float *qv, const float *q_inv, long q, c
     if (um_recall_check_dims(n, q, d, k, NULL, 0) != UM_RECALL_OK) return UM_RECALL_EINVAL;
     if (ws_bytes < um_recall_topk_workspace_bytes(q, n, d, k, flags)) return UM_RECALL_ENOSPACE;
     char *w = (char *)ws;
-    if (um_use_fused(k, flags) && !(flags & UM_RECALL_TF32)) {
+    if (um_use_fused(q, k, flags)) {
         um_fused_plan_t p = um_fused_plan(q, n);
         size_t ldp = (size_t)p.splits * k;
         float *ps = (float *)w;

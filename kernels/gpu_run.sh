@@ -21,5 +21,13 @@ head -c 4000 /tmp/x.bin > /tmp/t.bin; $B/recall_demo --data /tmp/t.bin; echo "rc
 $B/recall_demo --bogus; echo "rc=$?"; $B/recall_demo --n 5 --k 6; echo "rc=$?"; $B/recall_demo --d 0; echo "rc=$?"
 CUDA_VISIBLE_DEVICES= $B/recall_demo --n 1000; echo "rc=$? (no GPU visible)"
 } 2>&1 | tee "$OUT/demo.log"
-echo "=== bench"; timeout 400 $B/recall_bench "$@" 2>&1 | tee "$OUT/bench.log"; echo "rc=$?"
-echo "=== memcheck"; timeout 200 compute-sanitizer --tool memcheck --print-limit 5 $B/recall_gpu_test 2>&1 | tail -15 | tee "$OUT/memcheck.log"
+echo "=== bench"; timeout 300 $B/recall_bench "$@" 2>&1 | tee "$OUT/bench.log"; echo "rc=$?"
+echo "=== bench, tile kernel without register cap (UM_RECALL_TILE_MINB=1)"
+UM_RECALL_TILE_MINB=1 timeout 300 $B/recall_bench "$@" 2>&1 | tee "$OUT/bench_minb1.log" | grep -E "^\|"; echo "rc=$?"
+{
+echo "=== memcheck"; timeout 200 compute-sanitizer --tool memcheck --print-limit 5 $B/recall_gpu_test 2>&1 | tail -6
+echo "=== racecheck (tile fused, small-Q fused, chunked)"
+for a in "--n 3000 --q 20" "--n 3000 --q 5" "--n 3000 --q 20 --k 200"; do
+  timeout 120 compute-sanitizer --tool racecheck --print-limit 5 $B/recall_demo $a --batches 1 --validate 1 --show 0 2>&1 | grep -E "RACECHECK|ERROR SUMMARY|hazard|error" | head -5
+done
+} 2>&1 | tee "$OUT/sanitizer.log"
