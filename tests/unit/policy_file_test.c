@@ -157,8 +157,11 @@ START_TEST(test_policy_file_entries_round_trip) {
 END_TEST
 
 START_TEST(test_policy_file_read_from_disk) {
-    char path[] = "/tmp/umpfXXXXXX";
+    char path[512];
+    const char *dir = getenv("TEST_TMPDIR");
+    snprintf(path, sizeof path, "%s/umpfXXXXXX", dir != NULL && dir[0] ? dir : "/tmp");
     int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
     const char *text = HDR "site a placement=device\n";
     ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     close(fd);

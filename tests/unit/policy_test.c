@@ -3,6 +3,7 @@
 // the overrides (keep-device, IPC, policy file), save/load, determinism and bad input.
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,11 +89,20 @@ static void assert_device(um_decision_t dv, int rule) {
 static const unsigned RM_PD = UM_ADV_READ_MOSTLY | UM_ADV_PREFER_DEVICE;
 static const unsigned PD = UM_ADV_PREFER_DEVICE;
 
+// A fresh empty file under Bazel's TEST_TMPDIR (or /tmp); its path goes into path[512].
+static void temp_path(char *path) {
+    const char *dir = getenv("TEST_TMPDIR");
+    snprintf(path, 512, "%s/umpolicyXXXXXX", dir != NULL && dir[0] ? dir : "/tmp");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+}
+
 // Writes `text` to a fresh temporary file; returns its path (static buffer).
 static const char *temp_file(const char *text) {
-    static char path[64];
-    strcpy(path, "/tmp/umpolicyXXXXXX");
-    int fd = mkstemp(path);
+    static char path[512];
+    temp_path(path);
+    int fd = open(path, O_WRONLY | O_TRUNC);
     ck_assert_int_ge(fd, 0);
     size_t n = strlen(text);
     ck_assert_int_eq(write(fd, text, n), (ssize_t)n);
@@ -450,7 +460,7 @@ START_TEST(test_policy_file_overrides_auto) {
                                  "site small placement=managed\n"
                                  "site ipcsite placement=device\n"
                                  "site partial copy_d2h=host\n");
-    char err[256];
+    char err[1024];
     ck_assert_msg(um_pol_load(pol, path, err, sizeof err) == 0, "%s", err);
     um_decision_t d = fresh("tuned", 64 * MiB);
     ck_assert_int_eq(d.rule, UM_RULE_FILE);
@@ -491,7 +501,7 @@ START_TEST(test_policy_file_in_ladder_modes_only_keeps_device) {
     const char *path = temp_file("# umshim policy v1\n"
                                  "site keep placement=device\n"
                                  "site tuned placement=managed advise=read_mostly\n");
-    char err[256];
+    char err[1024];
     um_pol_t *p = make(UM_MODE_MANAGED, 0);
     ck_assert_int_eq(um_pol_load(p, path, err, sizeof err), 0);
     um_decision_t d = um_pol_decide_alloc(p, "keep", 64 * MiB);
@@ -527,9 +537,8 @@ START_TEST(test_policy_save_writes_learned_sites) {
     feed(ev_alloc(5, 4096, "app+0x50"));
     feed(ev_alloc(6, 64 * MiB, "app+0x50"));
     feed(ev_alloc(7, 64 * MiB, "site with space"));
-    char path[] = "/tmp/umpolsaveXXXXXX";
-    int fd = mkstemp(path);
-    close(fd);
+    char path[512];
+    temp_path(path);
     ck_assert_int_eq(um_pol_save(pol, path), 0);
     const char *text = slurp(path);
     ck_assert_msg(strstr(text, "# umshim policy v1\n"
@@ -546,7 +555,7 @@ START_TEST(test_policy_save_writes_learned_sites) {
     ck_assert_ptr_nonnull(strstr(text, "site site\\x20with\\x20space "));
     // It loads back into a fresh engine, and auto then applies it.
     um_pol_t *p = make(UM_MODE_AUTO, 0);
-    char err[256];
+    char err[1024];
     ck_assert_msg(um_pol_load(p, path, err, sizeof err) == 0, "%s", err);
     um_decision_t d = um_pol_decide_alloc(p, "app+0x10", 64 * MiB);
     ck_assert_int_eq(d.rule, UM_RULE_FILE);
@@ -554,9 +563,8 @@ START_TEST(test_policy_save_writes_learned_sites) {
     assert_device(um_pol_decide_alloc(p, "app+0x40", 64 * MiB), UM_RULE_FILE);
     assert_device(um_pol_decide_alloc(p, "app+0x50", 4096), UM_RULE_SMALL);
     // Saving again keeps the loaded (possibly hand-tuned) entries as they were.
-    char path2[] = "/tmp/umpolsaveXXXXXX";
-    fd = mkstemp(path2);
-    close(fd);
+    char path2[512];
+    temp_path(path2);
     ck_assert_int_eq(um_pol_save(p, path2), 0);
     char first[1 << 16];
     strcpy(first, slurp(path));
@@ -623,9 +631,9 @@ START_TEST(test_policy_bad_file_keeps_builtin) {
     const char *path = temp_file("# umshim policy v1\n"
                                  "site a placement=device\n"
                                  "site b placement=sometimes\n");
-    char err[256];
+    char err[1024];
     ck_assert_int_eq(um_pol_load(pol, path, err, sizeof err), -1);
-    char want[128];
+    char want[700];
     snprintf(want, sizeof want, "%s:3: placement: 'sometimes' is not device|managed", path);
     ck_assert_str_eq(err, want);
     // Nothing of the file applies, not even its good first line.
@@ -644,7 +652,7 @@ START_TEST(test_policy_bad_file_keeps_builtin) {
 END_TEST
 
 START_TEST(test_policy_load_missing_file) {
-    char err[256];
+    char err[1024];
     ck_assert_int_eq(um_pol_load(pol, "/nonexistent/dir/policy.txt", err, sizeof err), -1);
     ck_assert_str_eq(err, "/nonexistent/dir/policy.txt: cannot open: No such file or directory");
     ck_assert_int_eq(um_pol_load(NULL, "x", err, sizeof err), -1);
@@ -656,7 +664,7 @@ START_TEST(test_policy_save_errors) {
     errno = 0;
     ck_assert_int_eq(um_pol_save(pol, "/nonexistent/dir/out.txt"), -1);
     ck_assert_int_eq(errno, ENOENT);
-    ck_assert_int_eq(um_pol_save(NULL, "/tmp/x"), -1);
+    ck_assert_int_eq(um_pol_save(NULL, "unused"), -1);
     ck_assert_int_eq(errno, EINVAL);
     ck_assert_int_eq(um_pol_save(pol, NULL), -1);
 }
