@@ -80,7 +80,7 @@ static struct {
     int pinned_live, events_live, events_created;
     int misuse; // calls a real driver would reject or that would corrupt memory
     atomic_int delay_us;
-    fake_inject_t htod, dtoh, record, esync, halloc, ecreate;
+    fake_inject_t htod, dtoh, record, esync, equery, halloc, ecreate;
     atomic_int stream_syncs;
 } fk = {.mu = PTHREAD_MUTEX_INITIALIZER, .progress = PTHREAD_COND_INITIALIZER};
 
@@ -406,6 +406,9 @@ static CUresult fake_event_synchronize(CUevent e) {
 }
 
 static CUresult fake_event_query(CUevent e) {
+    CUresult r = inject(&fk.equery);
+    if (r != CUDA_SUCCESS)
+        return r;
     fake_event_t *ev = (fake_event_t *)e;
     pthread_mutex_lock(&fk.mu);
     int done = ev->completed >= ev->target;
@@ -1046,7 +1049,11 @@ START_TEST(test_error_dtoh_first_returned) {
 END_TEST
 
 START_TEST(test_error_event_sync_returned) {
-    // A sticky error surfacing at an event wait (a kernel before the copy faulted).
+    // A sticky error surfacing at an event wait (a kernel before the copy faulted). Without
+    // event_query every buffer is retired by a wait, so the failing wait is reached.
+    um_stage_config_t c = fake_config(256 * KiB, 4, 0, 4);
+    c.event_query = NULL;
+    ck_assert_int_eq(um_stage_init(&c), 0);
     const size_t n = 6 * MiB;
     buf_t src = buf_new(n), dev = buf_new(n);
     pattern(src.p, n, 1);
@@ -1055,6 +1062,25 @@ START_TEST(test_error_event_sync_returned) {
                      CUDA_ERROR_ILLEGAL_ADDRESS);
     ck_assert_int_eq(um_stage_dtoh(src.p, dptr(&dev), n, CU_STREAM_LEGACY, 1),
                      CUDA_ERROR_ILLEGAL_ADDRESS);
+    inject_set(&fk.esync, 0, CUDA_SUCCESS, CUDA_SUCCESS);
+    roundtrip(n, CU_STREAM_LEGACY, 1, 3);
+    buf_free(&src);
+    buf_free(&dev);
+}
+END_TEST
+
+START_TEST(test_error_event_query_returned) {
+    // The same sticky error seen by event_query (and by every later wait).
+    const size_t n = 6 * MiB;
+    buf_t src = buf_new(n), dev = buf_new(n);
+    pattern(src.p, n, 1);
+    inject_set(&fk.equery, 2, CUDA_ERROR_ILLEGAL_ADDRESS, CUDA_ERROR_ILLEGAL_ADDRESS);
+    inject_set(&fk.esync, 1, CUDA_ERROR_ILLEGAL_ADDRESS, CUDA_ERROR_ILLEGAL_ADDRESS);
+    ck_assert_int_eq(um_stage_htod(dptr(&dev), src.p, n, CU_STREAM_LEGACY, 1),
+                     CUDA_ERROR_ILLEGAL_ADDRESS);
+    ck_assert_int_eq(um_stage_dtoh(src.p, dptr(&dev), n, CU_STREAM_LEGACY, 1),
+                     CUDA_ERROR_ILLEGAL_ADDRESS);
+    inject_set(&fk.equery, 0, CUDA_SUCCESS, CUDA_SUCCESS);
     inject_set(&fk.esync, 0, CUDA_SUCCESS, CUDA_SUCCESS);
     roundtrip(n, CU_STREAM_LEGACY, 1, 3);
     buf_free(&src);
@@ -1151,6 +1177,7 @@ Suite *staging_suite(void) {
     tcase_add_test(errors, test_error_htod_first_returned);
     tcase_add_test(errors, test_error_dtoh_first_returned);
     tcase_add_test(errors, test_error_event_sync_returned);
+    tcase_add_test(errors, test_error_event_query_returned);
     tcase_add_test(errors, test_error_event_record_syncs_stream);
     tcase_add_test(errors, test_error_host_alloc_falls_back_direct);
     tcase_add_test(errors, test_error_event_create_falls_back_direct);
