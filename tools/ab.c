@@ -264,6 +264,14 @@ static int key_is_bytes(int k) {
     return strstr(um_ab_key_names[k], "bytes") != NULL;
 }
 
+static const char *fmt_seconds(double v, char *buf, size_t len) {
+    if (v < 1.0)
+        snprintf(buf, len, "%.2f ms", v * 1e3);
+    else
+        snprintf(buf, len, "%.3f s", v);
+    return buf;
+}
+
 // One table cell for key k (or wall time when k < 0) of mode m.
 static void cell(const um_ab_run_t *runs, size_t n, int m, int k, char *buf, size_t len) {
     double v;
@@ -271,10 +279,7 @@ static void cell(const um_ab_run_t *runs, size_t n, int m, int k, char *buf, siz
     if (um_ab_median(runs, n, m, k, &v, &all_na) == 0) {
         snprintf(buf, len, "%s", all_na ? "not available" : "-");
     } else if (k < 0) {
-        if (v < 1.0)
-            snprintf(buf, len, "%.2f ms", v * 1e3);
-        else
-            snprintf(buf, len, "%.3f s", v);
+        fmt_seconds(v, buf, len);
     } else if (key_is_bytes(k)) {
         um_cli_fmt_bytes((uint64_t)llround(v), buf, len);
     } else {
@@ -327,6 +332,80 @@ static void print_table(FILE *f, const ab_opts_t *o, const um_ab_run_t *runs, si
     }
 }
 
+enum { UNIT_SECONDS, UNIT_COUNT, UNIT_BYTES };
+
+static void axis_label(double v, int unit, double top, char *buf, size_t len) {
+    if (unit == UNIT_SECONDS)
+        snprintf(buf, len, top < 1.0 ? "%g ms" : "%g s", top < 1.0 ? v * 1e3 : v);
+    else if (unit == UNIT_BYTES)
+        um_cli_fmt_bytes((uint64_t)llround(v), buf, len);
+    else
+        snprintf(buf, len, "%g", v);
+}
+
+// A "nice" axis top (1, 2 or 5 times a power of ten, times 4 ticks) at or above max.
+static double nice_top(double max) {
+    if (max <= 0)
+        return 1;
+    double step = max / 4, mag = pow(10, floor(log10(step)));
+    double f = step / mag, nice = f <= 1 ? 1 : f <= 2 ? 2 : f <= 2.5 ? 2.5 : f <= 5 ? 5 : 10;
+    return 4 * nice * mag;
+}
+
+// One bar per mode (value val[m], whiskers lo..hi), mode colours fixed, inline SVG.
+static void svg_bars(FILE *f, const ab_opts_t *o, const char *title, const double *val,
+                     const double *lo, const double *hi, int unit) {
+    static const char *const colour[NMODES_MAX] = {"#888888", "#d9822b", "#3b7dd8", "#2a9d5c"};
+    double max = 0, base = 0;
+    for (int m = 0; m < o->nmodes; m++) {
+        max = fmax(max, fmax(val[m], hi[m]));
+        if (strcmp(o->modes[m], "passthrough") == 0)
+            base = val[m];
+    }
+    double top = nice_top(max);
+    const int W = 640, H = 300, left = 80, bottom = 40, plot_h = H - bottom - 30;
+    int slot = (W - left - 20) / (o->nmodes ? o->nmodes : 1);
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+               "font-family=\"sans-serif\" font-size=\"12\">\n",
+            W, H);
+    for (int t = 0; t <= 4; t++) {
+        char label[32];
+        int y = H - bottom - (int)(plot_h * t / 4.0);
+        axis_label(top * t / 4.0, unit, top, label, sizeof label);
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text>\n", left - 6, y + 4, label);
+        fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\"/>\n", left, y, W - 10,
+                y, t ? "#eee" : "#444");
+    }
+    fprintf(f, "<line x1=\"%d\" y1=\"20\" x2=\"%d\" y2=\"%d\" stroke=\"#444\"/>\n", left, left, H - bottom);
+    for (int m = 0; m < o->nmodes; m++) {
+        int x = left + 10 + m * slot, bw = slot - 20, cx = x + bw / 2;
+        int h = (int)(plot_h * val[m] / top), y = H - bottom - h;
+        int ylo = H - bottom - (int)(plot_h * lo[m] / top), yhi = H - bottom - (int)(plot_h * hi[m] / top);
+        int ci = 0;
+        for (int a = 0; a < NMODES_MAX; a++)
+            if (o->modes[m] == all_modes[a])
+                ci = a;
+        char label[32];
+        axis_label(val[m], unit, top, label, sizeof label);
+        fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"><title>%s: %s</title></rect>\n",
+                x, y, bw, h, colour[ci], o->modes[m], label);
+        if (hi[m] > lo[m]) {
+            fprintf(f, "<path d=\"M%d %dV%dM%d %dH%dM%d %dH%d\" stroke=\"#000\" fill=\"none\"/>\n", cx, ylo,
+                    yhi, cx - 6, yhi, cx + 6, cx - 6, ylo, cx + 6);
+        }
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", cx, H - bottom + 16,
+                o->modes[m]);
+        if (unit == UNIT_SECONDS && base > 0)
+            fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-weight=\"bold\">%.2fx</text>\n",
+                    cx, (hi[m] > val[m] ? yhi : y) - 6, val[m] / base);
+        else if (unit != UNIT_SECONDS)
+            fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", cx, y - 6, label);
+    }
+    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", W / 2, H - 6);
+    um_cli_html_text(f, title);
+    fputs("</text>\n</svg>\n", f);
+}
+
 static void write_html(const char *path, const ab_opts_t *o, const um_ab_run_t *runs, size_t n,
                        const char *hash_line, int hash_state) {
     FILE *f = fopen(path, "w");
@@ -350,12 +429,10 @@ static void write_html(const char *path, const ab_opts_t *o, const um_ab_run_t *
           f);
     fputs("<h1>umshim ab</h1>\n<p>Command: <code>", f);
     um_cli_html_text(f, cmdline);
-    fprintf(f, "</code><br>%d runs per mode, interleaved; %s. Medians; bars show the median "
-               "wall time, whiskers the fastest and slowest run.</p>\n",
-            o->runs, when);
+    fprintf(f, "</code><br>%d runs per mode, interleaved; %s.</p>\n", o->runs, when);
 
-    // --- the chart: one bar per mode ---
-    double med[NMODES_MAX], lo[NMODES_MAX], hi[NMODES_MAX], top = 0, base = 0;
+    // --- the charts: wall time, then what CUPTI saw (when it saw anything) ---
+    double med[NMODES_MAX], lo[NMODES_MAX], hi[NMODES_MAX];
     for (int m = 0; m < o->nmodes; m++) {
         um_ab_median(runs, n, m, -1, &med[m], NULL);
         lo[m] = INFINITY;
@@ -367,51 +444,29 @@ static void write_html(const char *path, const ab_opts_t *o, const um_ab_run_t *
             }
         if (!isfinite(lo[m]))
             lo[m] = 0;
-        top = fmax(top, hi[m]);
-        if (strcmp(o->modes[m], "passthrough") == 0)
-            base = med[m];
     }
-    if (top <= 0)
-        top = 1;
-    const int W = 640, H = 320, left = 60, bottom = 40, plot_h = H - bottom - 30;
-    int slot = (W - left - 20) / (o->nmodes ? o->nmodes : 1);
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-               "font-family=\"sans-serif\" font-size=\"12\">\n",
-            W, H);
-    fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#444\"/>\n", left, H - bottom,
-            W - 10, H - bottom);
-    fprintf(f, "<line x1=\"%d\" y1=\"20\" x2=\"%d\" y2=\"%d\" stroke=\"#444\"/>\n", left, left, H - bottom);
-    for (int t = 0; t <= 4; t++) {
-        double v = top * t / 4.0;
-        int y = H - bottom - (int)(plot_h * t / 4.0);
-        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%.3g s</text>\n", left - 4, y + 4, v);
-        fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#eee\"/>\n", left + 1, y,
-                W - 10, y);
+    svg_bars(f, o, "median wall time per mode; whiskers: fastest and slowest run; ratio vs "
+                   "passthrough on top", med, lo, hi, UNIT_SECONDS);
+    static const struct {
+        int key;
+        int unit;
+        const char *title;
+    } cupti_charts[] = {
+        {UM_AB_cupti_gpu_page_fault_groups, UNIT_COUNT, "GPU page-fault groups (CUPTI), median"},
+        {UM_AB_cupti_htod_bytes, UNIT_BYTES, "bytes migrated host to device by the driver (CUPTI), median"},
+    };
+    for (size_t c = 0; c < sizeof cupti_charts / sizeof cupti_charts[0]; c++) {
+        size_t have = 0;
+        for (int m = 0; m < o->nmodes; m++) {
+            have += um_ab_median(runs, n, m, cupti_charts[c].key, &med[m], NULL);
+            lo[m] = hi[m] = med[m];
+        }
+        if (have)
+            svg_bars(f, o, cupti_charts[c].title, med, lo, hi, cupti_charts[c].unit);
+        else
+            fprintf(f, "<p>%s: not available (CUPTI could not be loaded or enabled).</p>\n",
+                    cupti_charts[c].title);
     }
-    static const char *const colour[] = {"#888888", "#d9822b", "#3b7dd8", "#2a9d5c"};
-    for (int m = 0; m < o->nmodes; m++) {
-        int x = left + 10 + m * slot, bw = slot - 20;
-        int h = (int)(plot_h * med[m] / top), y = H - bottom - h;
-        int colour_i = 0;
-        for (int a = 0; a < NMODES_MAX; a++)
-            if (o->modes[m] == all_modes[a])
-                colour_i = a;
-        fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"><title>%s: median %.4f s</title></rect>\n",
-                x, y, bw, h, colour[colour_i], o->modes[m], med[m]);
-        int ylo = H - bottom - (int)(plot_h * lo[m] / top), yhi = H - bottom - (int)(plot_h * hi[m] / top);
-        int cx = x + bw / 2;
-        fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#000\"/>\n", cx, ylo, cx, yhi);
-        fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#000\"/>\n", cx - 6, yhi, cx + 6, yhi);
-        fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#000\"/>\n", cx - 6, ylo, cx + 6, ylo);
-        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", cx, H - bottom + 16,
-                o->modes[m]);
-        if (base > 0)
-            fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-weight=\"bold\">%.2fx</text>\n",
-                    cx, yhi - 6, med[m] / base);
-    }
-    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">median wall time per mode "
-               "(ratio vs passthrough on top)</text>\n</svg>\n",
-            W / 2, H - 6);
 
     // --- the table ---
     fputs("<h2>Counters (medians)</h2>\n<table><tr><th></th>", f);
@@ -501,8 +556,9 @@ int um_cmd_ab(int argc, char **argv) {
             done++;
             char serr[PATH_MAX + 128];
             run->have_stats = um_ab_read_stats(stats, &run->stats, serr, sizeof serr) == 0;
+            char secs[32];
             if (WIFEXITED(run->status) && WEXITSTATUS(run->status) == 0)
-                fprintf(stderr, "%.3f s\n", run->wall_s);
+                fprintf(stderr, "%s\n", fmt_seconds(run->wall_s, secs, sizeof secs));
             else if (WIFSIGNALED(run->status))
                 fprintf(stderr, "KILLED by signal %d (see %s)\n", WTERMSIG(run->status), log);
             else

@@ -94,6 +94,13 @@ static void setup(void) {
     ck_assert_ptr_nonnull(mkdtemp(tmp));
 }
 
+static size_t count(const char *hay, const char *needle) {
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
 // --- core ---
 START_TEST(test_exec_help_every_subcommand) {
     static const char *const cmds[] = {"run", "profile", "report", "timeline", "ab", "bench", "options"};
@@ -170,7 +177,8 @@ START_TEST(test_exec_ab_identical_results) {
     ck_out_has("not available"); // the fake shim's CUPTI counters say "na"
     ck_err_has("[8/8]");         // progress
     read_file(html, page, sizeof page);
-    ck_assert_ptr_nonnull(strstr(page, "<svg"));
+    ck_assert_uint_eq(count(page, "<svg"), 1); // wall time; CUPTI charts say not available
+    ck_assert_ptr_nonnull(strstr(page, "not available"));
     ck_assert_ptr_nonnull(strstr(page, "</html>"));
 }
 END_TEST
@@ -183,13 +191,6 @@ static void double_env(char *buf, size_t len) {
     char lib[PATH_MAX];
     ck_assert_ptr_nonnull(realpath("tests/double", lib));
     snprintf(buf, len, "LD_LIBRARY_PATH=%s", lib);
-}
-
-static size_t count(const char *hay, const char *needle) {
-    size_t n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
-        n++;
-    return n;
 }
 
 START_TEST(test_exec_profile_real_shim_known_program) {
@@ -257,6 +258,20 @@ START_TEST(test_exec_options_table) {
 END_TEST
 
 // --- limits ---
+START_TEST(test_exec_ab_cupti_charts) {
+    char html[PATH_MAX + 16], work[PATH_MAX + 16], page[65536];
+    snprintf(html, sizeof html, "%s/cupti.html", tmp);
+    snprintf(work, sizeof work, "%s/cuptiwork", tmp);
+    umshim(ARGS("CLI_FAKE_CUPTI=1"), ARGS("ab", "--runs", "1", "--shim", FAKE_SHIM, "--html", html,
+                                          "--out", work, "--", "/bin/true"));
+    ck_exit(0);
+    ck_out_has("1200"); // managed mode's page-fault groups in the table
+    read_file(html, page, sizeof page);
+    ck_assert_uint_eq(count(page, "<svg"), 3); // wall time, page faults, migrated bytes
+    ck_assert_ptr_nonnull(strstr(page, "GPU page-fault groups"));
+}
+END_TEST
+
 START_TEST(test_exec_ab_single_mode) {
     char html[PATH_MAX + 16];
     snprintf(html, sizeof html, "%s/one.html", tmp);
@@ -368,6 +383,7 @@ Suite *cli_exec_suite(void) {
     TCase *limits = tcase_create("limits");
     tcase_add_checked_fixture(limits, setup, NULL);
     tcase_add_test(limits, test_exec_ab_single_mode);
+    tcase_add_test(limits, test_exec_ab_cupti_charts);
     suite_add_tcase(s, limits);
     TCase *errors = tcase_create("errors");
     tcase_add_checked_fixture(errors, setup, NULL);

@@ -2,7 +2,8 @@
 // --shim`, it does what the real shim does at the edges the command line relies on, without
 // CUDA: copies a canned trace to UMSHIM_TRACE (CLI_FAKE_TRACE), writes a policy file to
 // UMSHIM_POLICY_OUT, and a stats file to UMSHIM_STATS whose d2h_hash is CLI_FAKE_HASH, or
-// CLI_FAKE_HASH_MANAGED in managed mode (to provoke a mismatch).
+// CLI_FAKE_HASH_MANAGED in managed mode (to provoke a mismatch); CUPTI counters are "na"
+// unless CLI_FAKE_CUPTI is set.
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -34,10 +35,15 @@ __attribute__((constructor)) static void fake_shim_init(void) {
         hash = getenv("CLI_FAKE_HASH_MANAGED");
     f = stats ? fopen(stats, "w") : NULL;
     if (f) {
+        int managed = !(mode[0] == 'p' && mode[1] == 'a');
         fprintf(f, "mode %s\nallocs 3\nmanaged_allocs %d\ncopies_h2d 2\nbytes_h2d 8192\nlaunches 1\n"
-                   "d2h_hash %s\ncupti_gpu_page_fault_groups na\ncupti_htod_bytes na\n"
-                   "cupti_dtoh_bytes na\n",
-                mode, mode[0] == 'p' && mode[1] == 'a' ? 0 : 3, hash);
+                   "d2h_hash %s\n",
+                mode, managed ? 3 : 0, hash);
+        if (getenv("CLI_FAKE_CUPTI")) // managed memory faults; prefetching avoids most faults
+            fprintf(f, "cupti_gpu_page_fault_groups %d\ncupti_htod_bytes %d\ncupti_dtoh_bytes 0\n",
+                    !managed ? 0 : mode[0] == 'm' ? 1200 : 40, managed ? 8192 : 0);
+        else
+            fputs("cupti_gpu_page_fault_groups na\ncupti_htod_bytes na\ncupti_dtoh_bytes na\n", f);
         fclose(f);
     }
 }
