@@ -74,18 +74,15 @@ static const rule_text_t rule_texts[UM_RULE_COUNT] = {
                      "PreferredLocation=GPU keeps the pages there; prefetch on launch covers "
                      "pages not yet resident (5.5-6 ms vs 32-64 ms fault-in per 256 MiB)."},
     [UM_RULE_INPUT] = {"ReadMostly: 46.9 -> 0.15 ms per alternating read round",
-                       "Uploaded before its first launch only, read by kernels (2+ launches or "
-                       "site history), never read back: the seed's query/target vectors. "
-                       "SetReadMostly lets every reader keep a copy (alternating GPU/CPU reads "
-                       "of 64 MiB: 46.9 ms plain vs 0.15 ms per round, Measured) and "
-                       "PreferredLocation=GPU keeps the pages resident, where driver copies "
-                       "cost the same as into device memory (Measured)."},
-    [UM_RULE_INPUT_ONCE] = {"read_mostly waits for a 2nd launch or site history",
-                            "Looks like an input after a single launch. A kernel write to "
-                            "read-mostly pages faults and collapses the copies, and kernel "
-                            "writes are invisible to the shim, so read_mostly waits for more "
-                            "evidence (a second launch without read-back, or the site's "
-                            "history); until then the safe hints of rule new apply."},
+                       "Uploaded before its first launch only, read by a kernel since (the shim "
+                       "asks again at the next launch) or so at earlier allocations of the site, "
+                       "never read back: the seed's query/target vectors. SetReadMostly lets "
+                       "every reader keep a copy (alternating GPU/CPU reads of 64 MiB: 46.9 ms "
+                       "plain vs 0.15 ms per round, Measured) and PreferredLocation=GPU keeps "
+                       "the pages resident, where driver copies cost the same as into device "
+                       "memory (Measured). Kernel writes are invisible to the shim: an input a "
+                       "kernel writes would fault on read-mostly pages; a later read-back turns "
+                       "it into inout (no read_mostly), and a policy file can drop the hint."},
     [UM_RULE_STREAMED] = {"re-uploaded: read_mostly would collapse on every upload",
                           "Uploaded again after launches (streamed input): every upload writes "
                           "the pages, which would collapse read-mostly copies each time, so "
@@ -329,24 +326,13 @@ static int classify(const um_stats_alloc_t *a, const um_stats_site_t *s, char *f
     }
     facts[0] = '\0';
     switch (own) {
+    case UM_PAT_INPUT:
     case UM_PAT_RESULT:
     case UM_PAT_INOUT:
     case UM_PAT_STREAMED:
     case UM_PAT_SCRATCH:
         counts_facts(&a->c, facts, n);
         return rule_of_pattern(own);
-    case UM_PAT_INPUT:
-        if (a->c.launch_n >= 2) {
-            counts_facts(&a->c, facts, n);
-            return UM_RULE_INPUT;
-        }
-        if (hist == UM_PAT_INPUT) {
-            snprintf(facts, n, "1 launch so far; site history: %llu freed allocations were input",
-                     (unsigned long long)freed);
-            return UM_RULE_INPUT;
-        }
-        counts_facts(&a->c, facts, n);
-        return UM_RULE_INPUT_ONCE;
     default:
         break;
     }
@@ -588,9 +574,6 @@ static void learned_entry(const um_pol_t *pol, const um_stats_site_t *s, um_pf_e
     int mixed = 0;
     um_pattern_t p = um_stats_site_pattern(s, 1, &mixed);
     int rule = mixed ? UM_RULE_MIXED : rule_of_pattern(p);
-    if (rule == UM_RULE_INPUT && s->c.launch_n < 2) {
-        rule = UM_RULE_INPUT_ONCE;
-    }
     if (s->min_bytes >= thr) {
         e->set |= UM_PF_PLACEMENT;
         e->placement = UM_PLACE_MANAGED;

@@ -73,8 +73,8 @@ um_decision_t um_pol_decide_alloc(um_pol_t *pol, const char *site, uint64_t byte
 
 // The decision for a live allocation, given what has been observed of it and its site so
 // far (the shim asks again at its first launch and applies any new advise once).
-// Cheap (two hash lookups): asking again later (e.g. at the allocation's second launch) is
-// how an allocation earns read_mostly from its own history. An id the policy has not
+// Cheap (two hash lookups): asking again later (e.g. at the allocation's second launch, when
+// one launch has been observed) is how an allocation earns read_mostly from its own history. An id the policy has not
 // observed (no alloc event: events are off in this mode, or it was freed) gets rule
 // UM_RULE_UNKNOWN and a do-nothing decision: the caller should then keep what it decided
 // at allocation time. Evidence can also remove a bit
@@ -106,7 +106,6 @@ int um_pol_save(const um_pol_t *pol, const char *path);
     X(PREFETCH, "prefetch")           /* mode prefetch: prefetch everything */                    \
     X(NEW, "new")                     /* auto, no evidence yet */                                 \
     X(INPUT, "input")                 /* uploaded once, read by kernels, never read back */       \
-    X(INPUT_ONCE, "input_once")       /* input so far, one launch: read_mostly not yet */         \
     X(STREAMED, "streamed")           /* re-uploaded between launches */                          \
     X(RESULT, "result")               /* written on the device, read back */                      \
     X(INOUT, "inout")                 /* uploaded, launched, read back */                         \
