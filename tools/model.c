@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/policy_file.h"
 #include "policy/trace_format.h"
 
 // --- reading ---
@@ -394,42 +395,18 @@ const um_site_stats_t *um_model_site(const um_model_t *m, const char *site) {
     return NULL;
 }
 
-static const char *copy_name(um_copy_t c) {
-    switch (c) {
-    case UM_COPY_HOST: return "host memcpy";
-    case UM_COPY_STAGED: return "staged";
-    default: return "driver";
-    }
-}
-
+// The decision in the policy file's own words ("placement=managed advise=read_mostly
+// prefetch=launch"), so a report reads like the policy file the same run writes.
 const char *um_model_decision_text(const um_decision_t *d, char *buf, size_t len) {
-    static const struct {
-        unsigned bit;
-        const char *name;
-    } adv[] = {
-        {UM_ADV_READ_MOSTLY, "read-mostly"},
-        {UM_ADV_PREFER_DEVICE, "prefer-device"},
-        {UM_ADV_PREFER_HOST, "prefer-host"},
-        {UM_ADV_ACCESSED_BY_DEVICE, "accessed-by-device"},
-        {UM_ADV_ACCESSED_BY_HOST, "accessed-by-host"},
-    };
-    size_t n = (size_t)snprintf(buf, len, "%s", d->placement == UM_PLACE_MANAGED ? "managed" : "device");
-    if (d->placement == UM_PLACE_MANAGED) {
-        if (d->advise) {
-            const char *sep = "; advise ";
-            for (size_t i = 0; i < sizeof adv / sizeof adv[0] && n < len; i++)
-                if (d->advise & adv[i].bit) {
-                    n += (size_t)snprintf(buf + n, len - n, "%s%s", sep, adv[i].name);
-                    sep = "+";
-                }
-        }
-        if (n < len && d->prefetch == UM_PF_ON_LAUNCH)
-            n += (size_t)snprintf(buf + n, len - n, "; prefetch on launch");
-        if (n < len && d->host_prefetch_before_read)
-            n += (size_t)snprintf(buf + n, len - n, "; prefetch to host before reads");
-    }
+    char adv[128];
+    size_t n = (size_t)snprintf(buf, len, "placement=%s", um_pf_placement_name(d->placement));
+    if (n < len && d->placement == UM_PLACE_MANAGED)
+        n += (size_t)snprintf(buf + n, len - n, " advise=%s prefetch=%s%s",
+                              um_pf_advise_text(d->advise, adv, sizeof adv),
+                              um_pf_prefetch_name(d->prefetch),
+                              d->host_prefetch_before_read ? " host_prefetch=on" : "");
     if (n < len && (d->copy_h2d != UM_COPY_DRIVER || d->copy_d2h != UM_COPY_DRIVER))
-        snprintf(buf + n, len - n, "; copies h2d %s, d2h %s", copy_name(d->copy_h2d),
-                 copy_name(d->copy_d2h));
+        snprintf(buf + n, len - n, " copy_h2d=%s copy_d2h=%s", um_pf_copy_name(d->copy_h2d),
+                 um_pf_copy_name(d->copy_d2h));
     return buf;
 }

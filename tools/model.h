@@ -64,7 +64,7 @@ void um_model_free(um_model_t *m);
 // Looks a site up by name (NULL when absent).
 const um_site_stats_t *um_model_site(const um_model_t *m, const char *site);
 
-// "managed; advise read-mostly; prefetch on launch; h2d staged" (no reason) into buf.
+// "placement=managed advise=read_mostly prefetch=launch" (policy file words; no reason).
 const char *um_model_decision_text(const um_decision_t *d, char *buf, size_t len);
 
 // --- renderers (report.c, timeline.c), shared with `profile` ---

@@ -7,6 +7,7 @@
 
 #include "tools/cli.h"
 #include "tools/model.h"
+#include "policy/policy_file.h"
 
 static const char report_help[] =
     "usage: umshim report [OPTIONS] TRACE\n"
@@ -22,15 +23,6 @@ static const char report_help[] =
     "  --timeline OUT      also write the Chrome trace-event / Perfetto timeline to OUT\n"
     "  --threshold BYTES   managed threshold the auto replay uses (default: the shim's)\n"
     "  -h, --help          this text\n";
-
-static const char *const dir_keys[UM_DIR_COUNT] = {"none", "h2d", "d2h", "d2d", "h2h", "peer"};
-
-static const char *advise_names[] = {"read_mostly", "prefer_device", "prefer_host",
-                                     "accessed_by_device", "accessed_by_host"};
-
-static const char *copy_key(um_copy_t c) {
-    return c == UM_COPY_HOST ? "host" : c == UM_COPY_STAGED ? "staged" : "driver";
-}
 
 // --- text ---
 static const char *count_bytes(uint64_t n, uint64_t bytes, char *buf, size_t len) {
@@ -125,23 +117,17 @@ static void json_dirs(FILE *f, const uint64_t *n, const uint64_t *b) {
     fputc('{', f);
     for (int d = UM_DIR_H2D; d < UM_DIR_COUNT; d++)
         fprintf(f, "%s\"%s\":{\"copies\":%llu,\"bytes\":%llu}", d == UM_DIR_H2D ? "" : ",",
-                dir_keys[d], (unsigned long long)n[d], (unsigned long long)b[d]);
+                um_dir_name((um_dir_t)d), (unsigned long long)n[d], (unsigned long long)b[d]);
     fputc('}', f);
 }
 
 static void json_decision(FILE *f, const um_decision_t *d) {
-    char text[256];
-    fprintf(f, "{\"placement\":\"%s\",\"advise\":[",
-            d->placement == UM_PLACE_MANAGED ? "managed" : "device");
-    int first = 1;
-    for (unsigned b = 0; b < sizeof advise_names / sizeof advise_names[0]; b++)
-        if (d->advise & (1u << b)) {
-            fprintf(f, "%s\"%s\"", first ? "" : ",", advise_names[b]);
-            first = 0;
-        }
-    fprintf(f, "],\"prefetch\":\"%s\",\"copy_h2d\":\"%s\",\"copy_d2h\":\"%s\",\"text\":",
-            d->prefetch == UM_PF_ON_LAUNCH ? "on_launch" : "none", copy_key(d->copy_h2d),
-            copy_key(d->copy_d2h));
+    char text[256], adv[128];
+    fprintf(f, "{\"placement\":\"%s\",\"advise\":\"%s\",\"prefetch\":\"%s\",\"copy_h2d\":\"%s\","
+               "\"copy_d2h\":\"%s\",\"rule\":\"%s\",\"text\":",
+            um_pf_placement_name(d->placement), um_pf_advise_text(d->advise, adv, sizeof adv),
+            um_pf_prefetch_name(d->prefetch), um_pf_copy_name(d->copy_h2d),
+            um_pf_copy_name(d->copy_d2h), um_pol_rule_name(d->rule));
     um_cli_json_string(f, um_model_decision_text(d, text, sizeof text));
     fputs(",\"reason\":", f);
     um_cli_json_string(f, d->reason);
