@@ -12,8 +12,8 @@
 void drv_load(void) {
     drv.handle = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!drv.handle) {
-        fprintf(stderr, "dlopen libcuda.so.1: %s\n", dlerror());
-        exit(3);
+        printf("skipped: no libcuda.so.1 (%s)\n", dlerror());
+        exit(77); // no driver here: skipped, never passed
     }
 #define DRV_SYM(name)                                                                              \
     {                                                                                              \

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# The real-GPU suite, run on the GPU machine (no Bazel there) over a pack:
+#   bash tests/gpu/run_suite.sh [PACK]          PACK holds bin/ (programs + libumshim.so +
+#                                               trace_check) and tests/gpu/ (this script,
+#                                               torch_train.py); default: two levels up
+#   bash tests/gpu/run_suite.sh --files F...    the files themselves (the Bazel gpu_suite target)
+# For every program: one run without the shim, then one per UMSHIM_MODE (passthrough managed
+# prefetch auto) with byte-identical stdout and the same exit status required; in passthrough
+# the trace must hold exactly the allocations, copies, memsets, launches and graph launches the
+# program counted (tests/integration/trace_check), and every mode's hash of all device-to-host
+# data (UMSHIM_HASH=1) must agree. compute-sanitizer checks two programs with and without the
+# shim. A program that cannot run here (no GPU, not enough free memory, no PyTorch) exits 77
+# and is reported as skipped, never as passed. Logs go to $OUT/suite (or .gpu/out/suite).
+# The last line is exactly `N passed, N failed`.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+if [ "${1:-}" = "--files" ]; then
+    shift
+    bin=$(mktemp -d)
+    for f in "$@"; do ln -sf "$(cd "$(dirname "$f")" && pwd)/$(basename "$f")" "$bin/$(basename "$f")"; done
+else
+    pack=${1:-$here/../..}
+    bin=$pack/bin
+fi
+torch_py=$bin/torch_train.py
+[ -f "$torch_py" ] || torch_py=$here/torch_train.py
+shim=${UMSHIM_LIB:-$bin/libumshim.so}
+tcheck=$bin/trace_check
+logs=${OUT:-${TMPDIR:-/tmp}/umshim-gpu-out}/suite
+mkdir -p "$logs"
+export LD_LIBRARY_PATH=/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+modes=(passthrough managed prefetch auto)
+run_timeout=${SUITE_TIMEOUT:-180}
+
+passed=0 failed=0 skipped=0
+skipped_names=()
+pass() { passed=$((passed + 1)); echo "PASS $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1${2:+: $2}"; }
+skip() { skipped=$((skipped + 1)); skipped_names+=("$1"); echo "SKIP $1${2:+: $2}"; }
+
+echo "umshim GPU suite: $(date -u +%Y-%m-%dT%H:%M:%SZ), bin $bin, logs $logs"
+nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader 2>/dev/null ||
+    echo "no nvidia-smi: every program will report skipped"
+[ -f "$shim" ] || { fail "setup" "no libumshim.so at $shim"; echo "$passed passed, $failed failed"; exit 1; }
+
+# run NAME [ENV=VAL ...] -- CMD...: stdout/stderr/status into $logs/NAME.{out,err,rc}
+run() {
+    local name=$1
+    shift
+    local envs=()
+    while [ "$1" != "--" ]; do envs+=("$1"); shift; done
+    shift
+    env "${envs[@]}" timeout "$run_timeout" "$@" >"$logs/$name.out" 2>"$logs/$name.err"
+    echo $? >"$logs/$name.rc"
+}
+rc() { cat "$logs/$1.rc"; }
+stat_of() { awk -v k="$2" '$1 == k {print $2}' "$logs/$1.stats" 2>/dev/null; }
+
+# check_program NAME CMD...: the whole ladder for one program.
+check_program() {
+    local name=$1
+    shift
+    run "$name.base" WORKLOAD_EXPECT="$logs/$name.expect" -- "$@"
+    local brc
+    brc=$(rc "$name.base")
+    if [ "$brc" = 77 ]; then
+        skip "$name" "$(head -n 1 "$logs/$name.base.out")"
+        return
+    fi
+    if [ "$brc" = 127 ] && grep -q 'libcuda.so.1' "$logs/$name.base.err"; then
+        skip "$name" "no libcuda.so.1 on this machine"
+        return
+    fi
+    if [ "$brc" != 0 ]; then
+        fail "$name baseline" "exit $brc without the shim: $(tail -n 2 "$logs/$name.base.err" | tr '\n' ' ')"
+        return
+    fi
+    local hashes=()
+    for m in "${modes[@]}"; do
+        local envs=(LD_PRELOAD="$shim" UMSHIM_MODE=$m UMSHIM_STATS="$logs/$name.$m.stats" UMSHIM_HASH=1)
+        [ "$m" = passthrough ] && envs+=(UMSHIM_TRACE="$logs/$name.trace")
+        [ "${SUITE_CUPTI:-0}" = 1 ] && envs+=(UMSHIM_CUPTI=1)
+        rm -f "$logs/$name.trace"
+        run "$name.$m" "${envs[@]}" -- "$@"
+        local r
+        r=$(rc "$name.$m")
+        if [ "$r" != "$brc" ]; then
+            fail "$name $m" "exit $r (without the shim $brc): $(grep -v '^$' "$logs/$name.$m.err" | tail -n 2 | tr '\n' ' ')"
+        elif ! cmp -s "$logs/$name.base.out" "$logs/$name.$m.out"; then
+            fail "$name $m" "output differs: $(diff "$logs/$name.base.out" "$logs/$name.$m.out" | grep '^[<>]' | head -n 2 | tr '\n' ' ')"
+        else
+            pass "$name $m"
+        fi
+        hashes+=("$(stat_of "$name.$m" d2h_hash)")
+        if [ "$m" = passthrough ]; then
+            if [ ! -s "$logs/$name.trace" ]; then
+                fail "$name trace" "no trace written"
+            elif [ -s "$logs/$name.expect" ]; then
+                if "$tcheck" "$logs/$name.trace" "$logs/$name.expect" >"$logs/$name.trace_check" 2>&1; then
+                    pass "$name trace counts"
+                else
+                    fail "$name trace counts" "$(grep -E 'MISMATCH|:' "$logs/$name.trace_check" | head -n 3 | tr '\n' ';')"
+                fi
+            else
+                # cuBLAS and PyTorch: no program-side counts, but the calls must be caught.
+                local a l
+                a=$(grep -c '^alloc ' "$logs/$name.trace")
+                l=$(grep -c '^launch ' "$logs/$name.trace")
+                if [ "$a" -gt 0 ] && [ "$l" -gt 0 ]; then pass "$name trace caught ($a allocs, $l launches)"
+                else fail "$name trace caught" "$a allocs, $l launches in the trace"; fi
+            fi
+        fi
+    done
+    if [ "$name" != torch_train ]; then
+        local uniq
+        uniq=$(printf '%s\n' "${hashes[@]}" | sort -u)
+        if [ -z "${hashes[0]}" ] || [ "$(printf '%s\n' "$uniq" | wc -l)" != 1 ] || [ "$uniq" = 0000000000000000 ]; then
+            fail "$name d2h hash" "per mode: ${hashes[*]}"
+        else
+            pass "$name d2h hash equal in all modes"
+        fi
+    fi
+}
+
+programs=()
+for p in streams_async many_allocs big_alloc pipeline graph_capture threads cublas_gemm; do
+    programs+=("${p}_static" "${p}_shared")
+done
+programs+=(driver_api driver_dlopen driver_getproc)
+for p in "${programs[@]}"; do
+    if [ -x "$bin/$p" ]; then
+        check_program "$p" "$bin/$p"
+    else
+        fail "$p" "not in the pack ($bin/$p)"
+    fi
+done
+if command -v python3 >/dev/null && [ -f "$torch_py" ]; then
+    check_program torch_train python3 "$torch_py"
+else
+    skip torch_train "no python3 or torch_train.py"
+fi
+
+# compute-sanitizer (memcheck) on two programs, without and with the shim (managed).
+san=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+for p in pipeline_static graph_capture_static; do
+    if [ ! -x "$san" ]; then skip "$p sanitizer" "no compute-sanitizer"; continue; fi
+    if [ "$(rc "$p.base" 2>/dev/null)" != 0 ]; then skip "$p sanitizer" "the program did not run here"; continue; fi
+    run "$p.san" -- "$san" --tool memcheck --error-exitcode 99 "$bin/$p"
+    run "$p.san_shim" LD_PRELOAD="$shim" UMSHIM_MODE=managed -- "$san" --tool memcheck --error-exitcode 99 "$bin/$p"
+    for v in san san_shim; do
+        if [ "$(rc "$p.$v")" = 0 ] && grep -q 'ERROR SUMMARY: 0 errors' "$logs/$p.$v.out" "$logs/$p.$v.err" 2>/dev/null &&
+            grep -q '^done$' "$logs/$p.$v.out"; then
+            pass "$p compute-sanitizer${v#san}"
+        else
+            fail "$p compute-sanitizer${v#san}" "exit $(rc "$p.$v"): $(grep -h 'ERROR SUMMARY\|Error' "$logs/$p.$v.out" "$logs/$p.$v.err" | head -n 2 | tr '\n' ' ')"
+        fi
+    done
+done
+
+if [ "${SUITE_CUPTI:-0}" = 1 ]; then
+    echo "CUPTI GPU page-fault groups per mode (program: passthrough managed prefetch auto)"
+    for p in "${programs[@]}" torch_train; do
+        [ -f "$logs/$p.managed.stats" ] || continue
+        printf '  %-24s' "$p"
+        for m in "${modes[@]}"; do printf ' %10s' "$(stat_of "$p.$m" cupti_gpu_page_fault_groups)"; done
+        echo
+    done
+fi
+
+echo "skipped: $skipped${skipped_names:+ (${skipped_names[*]})}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
