@@ -147,8 +147,7 @@ static void init_once(void) {
     }
     um_dec_init();
     start_staging();
-    if (um_opt_num(UM_OPT_CUPTI))
-        um_cupti_on = um_cupti_start() == 0;
+    // CUPTI starts after cuInit (um_entry_after_cuinit): before it, CUPTI answers NOT_READY.
     atexit(um_fini);
     pthread_atfork(NULL, NULL, um_atfork_child);
     UM_INFO("active: mode=%s, %d hooks, %d real entry points",
@@ -176,6 +175,12 @@ int um_enter(void) {
     return 1;
 }
 
+void um_entry_after_cuinit(void) {
+    static int once;
+    if (um_opt_num(UM_OPT_CUPTI) && !__atomic_exchange_n(&once, 1, __ATOMIC_ACQ_REL))
+        um_cupti_on = um_cupti_start() == 0;
+}
+
 static void um_fini(void) {
     um_in_shim = 1; // exit path: nothing below re-enters the wrappers' logic
     um_cupti_counters_t cc;
@@ -200,6 +205,7 @@ static void um_atfork_child(void) {
     um_reg_atfork_child();
     um_dec_atfork_child();
     um_trace_atfork_child();
+    um_site_atfork_child();
     if (um_cfg.staging)
         um_stage_atfork_child();
 }

@@ -31,6 +31,9 @@ int um_busy(void);
 // Forces initialisation (tests, the command line); returns 0 when the shim is active.
 int um_init(void);
 
+// Called by the cuInit wrapper after the driver initialised (starts CUPTI when asked).
+void um_entry_after_cuinit(void);
+
 // The real dlsym (glibc's), resolved with dlvsym.
 void *um_real_dlsym(void *handle, const char *name);
 

@@ -81,21 +81,43 @@ typedef struct {
 static um_fn_slot_t um_fn_slots[UM_FN_SLOTS];
 static const um_layout_t um_layout_unknown = {-1, "", NULL, NULL};
 
+typedef CUresult (*param_info_fn)(void *f, size_t i, size_t *off, size_t *size);
+
+// Number of parameters through `fn` (filling off/size), or -1 when it cannot tell.
+static int count_params(param_info_fn fn, void *f, uint32_t *off, uint32_t *size, CUresult *err) {
+    if (fn == NULL)
+        return -1;
+    for (int i = 0; i <= UM_LAYOUT_MAX_PARAMS; i++) {
+        size_t o = 0, s = 0;
+        CUresult r = fn(f, (size_t)i, &o, &s);
+        if (r == CUDA_ERROR_INVALID_VALUE && i > 0)
+            return i; // past the last parameter
+        if (r == CUDA_ERROR_INVALID_VALUE && i == 0) {
+            *err = r; // no parameters, or not this kind of handle: the caller decides
+            return 0;
+        }
+        if (r != CUDA_SUCCESS || i == UM_LAYOUT_MAX_PARAMS) {
+            *err = r;
+            return -1;
+        }
+        off[i] = (uint32_t)o;
+        size[i] = (uint32_t)s;
+    }
+    return -1;
+}
+
 static um_layout_t *query(void *f) {
     uint32_t off[UM_LAYOUT_MAX_PARAMS], size[UM_LAYOUT_MAX_PARAMS];
-    int n = -1;
-    if (um_real.cuFuncGetParamInfo != NULL) {
-        for (int i = 0; i <= UM_LAYOUT_MAX_PARAMS; i++) {
-            size_t o = 0, s = 0;
-            CUresult r = um_real.cuFuncGetParamInfo((CUfunction)f, (size_t)i, &o, &s);
-            if (r == CUDA_ERROR_INVALID_VALUE) {
-                n = i; // past the last parameter
-                break;
-            }
-            if (r != CUDA_SUCCESS || i == UM_LAYOUT_MAX_PARAMS)
-                break; // unsupported (older driver, the double's knob): layout unknown
-            off[i] = (uint32_t)o;
-            size[i] = (uint32_t)s;
+    CUresult e1 = CUDA_SUCCESS, e2 = CUDA_SUCCESS;
+    int n = count_params((param_info_fn)um_real.cuFuncGetParamInfo, f, off, size, &e1);
+    int kernel = 0;
+    if (n <= 0) {
+        // CUDA 12+ runtimes launch CUkernel handles (cuLibraryGetKernel) cast to CUfunction;
+        // the function query rejects those, the kernel query answers for them.
+        int k = count_params((param_info_fn)um_real.cuKernelGetParamInfo, f, off, size, &e2);
+        if (k > 0 || (n < 0 && k == 0)) {
+            n = k;
+            kernel = 1;
         }
     }
     um_layout_t *lay = calloc(1, sizeof *lay + (size_t)(n > 0 ? n : 0) * 2 * sizeof(uint32_t));
@@ -109,12 +131,18 @@ static um_layout_t *query(void *f) {
         memcpy(lay->size, size, (size_t)n * sizeof size[0]);
     }
     const char *name = NULL;
-    if (um_real.cuFuncGetName != NULL && um_real.cuFuncGetName(&name, (CUfunction)f) == CUDA_SUCCESS &&
-        name != NULL)
+    CUresult rn = CUDA_ERROR_NOT_FOUND;
+    if (!kernel && um_real.cuFuncGetName != NULL)
+        rn = um_real.cuFuncGetName(&name, (CUfunction)f);
+    if ((kernel || rn != CUDA_SUCCESS) && um_real.cuKernelGetName != NULL)
+        rn = um_real.cuKernelGetName(&name, (CUkernel)f);
+    if (rn == CUDA_SUCCESS && name != NULL)
         um_strcpy(lay->name, sizeof lay->name, name);
     if (n < 0)
-        UM_LOG_ONCE(UM_LOG_INFO, "cuFuncGetParamInfo is unavailable: launches prefetch every "
-                    "non-resident managed rewrite instead of only those they reference");
+        UM_LOG_ONCE(UM_LOG_INFO, "kernel parameter layouts are unavailable (cuFuncGetParamInfo "
+                    "error %d, cuKernelGetParamInfo error %d): launches prefetch every "
+                    "non-resident managed rewrite instead of only those they reference",
+                    (int)e1, (int)e2);
     return lay;
 }
 

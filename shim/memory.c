@@ -5,6 +5,7 @@
 // program made.
 #include "shim/memory.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "shim/decide.h"
@@ -1283,4 +1284,82 @@ UM_EXPORT CUresult cuStreamEndCapture_ptsz(CUstream s, CUgraph *g) {
     UM_BEGIN(cuStreamEndCapture_ptsz, s, g);
     CUresult r = UM_REAL_CALL(cuStreamEndCapture_ptsz, s, g);
     UM_END(capture_ended(r));
+}
+
+// --- initialisation and context lifetime ---
+// CUPTI counts only contexts created after it is configured, and needs an initialised
+// driver: right after the first successful cuInit is the one point that satisfies both.
+UM_EXPORT CUresult cuInit(unsigned int flags) {
+    UM_BEGIN(cuInit, flags);
+    CUresult r = UM_REAL_CALL(cuInit, flags);
+    if (r == CUDA_SUCCESS)
+        um_entry_after_cuinit();
+    UM_END(r);
+}
+
+// Pinned staging buffers and events belong to a context: release idle ones before it goes.
+static void before_ctx_teardown(void) {
+    if (um_cfg.staging)
+        um_stage_trim();
+}
+
+typedef struct {
+    int device;
+    uint64_t unreserve;
+} drop_arg_t;
+
+static void mark_device_recs(um_rec_t *r, void *arg) {
+    drop_arg_t *a = arg;
+    if (r->device == a->device && r->kind != UM_MEM_HOST) {
+        if (r->flags & UM_REC_REWRITTEN)
+            a->unreserve += r->size;
+        r->size = 0; // dropped below (foreach cannot remove)
+        r->flags |= UM_REC_DEAD;
+    }
+}
+
+static void collect_dead(um_rec_t *r, void *arg) {
+    uint64_t *list = arg;
+    if ((r->flags & UM_REC_DEAD) && list[0] < 4096)
+        list[1 + 2 * list[0]] = r->base, list[2 + 2 * list[0]] = r->id, list[0]++;
+}
+
+// A reset frees every allocation of the device's primary context: forget them too, so the
+// managed budget and later lookups stay right.
+static void forget_device(int device) {
+    drop_arg_t a = {device, 0};
+    um_reg_foreach(mark_device_recs, &a);
+    static uint64_t list[1 + 2 * 4096];
+    static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&list_lock);
+    do {
+        list[0] = 0;
+        um_reg_foreach(collect_dead, list);
+        for (uint64_t i = 0; i < list[0]; i++)
+            um_reg_remove(list[1 + 2 * i], list[2 + 2 * i], NULL);
+    } while (list[0] == 4096);
+    pthread_mutex_unlock(&list_lock);
+    if (a.unreserve)
+        um_dec_unreserve(a.unreserve);
+}
+
+UM_EXPORT CUresult cuCtxDestroy_v2(CUcontext ctx) {
+    UM_BEGIN(cuCtxDestroy_v2, ctx);
+    before_ctx_teardown();
+    UM_END(UM_REAL_CALL(cuCtxDestroy_v2, ctx));
+}
+
+UM_EXPORT CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev) {
+    UM_BEGIN(cuDevicePrimaryCtxRelease_v2, dev);
+    before_ctx_teardown();
+    UM_END(UM_REAL_CALL(cuDevicePrimaryCtxRelease_v2, dev));
+}
+
+UM_EXPORT CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev) {
+    UM_BEGIN(cuDevicePrimaryCtxReset_v2, dev);
+    before_ctx_teardown();
+    CUresult r = UM_REAL_CALL(cuDevicePrimaryCtxReset_v2, dev);
+    if (r == CUDA_SUCCESS)
+        forget_device((int)dev);
+    UM_END(r);
 }

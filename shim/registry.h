@@ -21,6 +21,7 @@ enum {
     UM_REC_LIVE_ONCE = 1u << 1,    // um_pol_decide_live asked at the first launch
     UM_REC_LIVE_DECIDED = 1u << 2, // ... and at the second (its own history counts then)
     UM_REC_IPC_WARNED = 1u << 3,
+    UM_REC_DEAD = 1u << 4,         // its context was reset; about to be removed
 };
 
 typedef struct {

@@ -2,6 +2,15 @@
 // (module base name, offset from its load address), stable across runs with ASLR so a
 // policy file can name it. Found by walking the stack past the shim and the CUDA libraries.
 #include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <execinfo.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,12 +37,115 @@ void um_site_format(const void *addr, char *out, size_t n) {
     }
 }
 
+// --- static cudart inside the executable ---
+// nvcc links cudart statically by default, so its frames sit in the executable itself and
+// dladdr (dynamic symbols only) cannot tell them from the program's. The executable's own
+// .symtab can (unless stripped): cudart's functions are named cuda*, __cuda*, cudart*.
+typedef struct {
+    uintptr_t lo, hi;
+} um_range_t;
+
+static um_range_t *um_cudart_ranges;
+static size_t um_cudart_n;
+static struct link_map *um_main_map; // the executable's link map (NULL: unknown)
+
+static int cudart_name(const char *nm) {
+    return strncmp(nm, "cuda", 4) == 0 || strncmp(nm, "__cuda", 6) == 0 ||
+           strncmp(nm, "_ZN6cudart", 10) == 0;
+}
+
+static int cmp_range(const void *a, const void *b) {
+    uintptr_t x = ((const um_range_t *)a)->lo, y = ((const um_range_t *)b)->lo;
+    return x < y ? -1 : x > y;
+}
+
+static void add_range(uintptr_t lo, uintptr_t hi, size_t *cap) {
+    if (um_cudart_n == *cap) {
+        size_t c = *cap ? *cap * 2 : 1024;
+        um_range_t *r = realloc(um_cudart_ranges, c * sizeof *r);
+        if (r == NULL)
+            return;
+        um_cudart_ranges = r;
+        *cap = c;
+    }
+    um_cudart_ranges[um_cudart_n].lo = lo;
+    um_cudart_ranges[um_cudart_n].hi = hi;
+    um_cudart_n++;
+}
+
+// Reads cudart's function ranges from the executable's .symtab (once, lazily).
+static void load_cudart_ranges(void) {
+    void *self = dlopen(NULL, RTLD_NOW | RTLD_NOLOAD);
+    if (self == NULL || dlinfo(self, RTLD_DI_LINKMAP, &um_main_map) != 0)
+        um_main_map = NULL;
+    if (um_main_map == NULL)
+        return;
+    int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct stat st;
+    void *map = MAP_FAILED;
+    if (fstat(fd, &st) == 0 && st.st_size > (off_t)sizeof(Elf64_Ehdr))
+        map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED)
+        return;
+    const unsigned char *b = map;
+    const Elf64_Ehdr *eh = map;
+    size_t size = (size_t)st.st_size, cap = 0;
+    uintptr_t bias = (uintptr_t)um_main_map->l_addr; // 0 for non-PIE executables
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_ident[EI_CLASS] == ELFCLASS64 &&
+        eh->e_shoff != 0 && eh->e_shoff + (size_t)eh->e_shnum * sizeof(Elf64_Shdr) <= size) {
+        const Elf64_Shdr *sh = (const Elf64_Shdr *)(b + eh->e_shoff);
+        for (int i = 0; i < eh->e_shnum; i++) {
+            if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= eh->e_shnum)
+                continue;
+            const Elf64_Shdr *strs = &sh[sh[i].sh_link];
+            if (sh[i].sh_offset + sh[i].sh_size > size || strs->sh_offset + strs->sh_size > size)
+                continue;
+            const Elf64_Sym *sym = (const Elf64_Sym *)(b + sh[i].sh_offset);
+            size_t nsym = sh[i].sh_size / sizeof(Elf64_Sym);
+            for (size_t k = 0; k < nsym; k++) {
+                if (ELF64_ST_TYPE(sym[k].st_info) != STT_FUNC || sym[k].st_size == 0 ||
+                    sym[k].st_name >= strs->sh_size)
+                    continue;
+                if (cudart_name((const char *)(b + strs->sh_offset + sym[k].st_name)))
+                    add_range(bias + sym[k].st_value, bias + sym[k].st_value + sym[k].st_size, &cap);
+            }
+        }
+        qsort(um_cudart_ranges, um_cudart_n, sizeof *um_cudart_ranges, cmp_range);
+    }
+    munmap(map, size);
+}
+
+static int in_static_cudart(const void *addr) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, load_cudart_ranges);
+    Dl_info info;
+    struct link_map *lm = NULL;
+    if (um_cudart_n == 0 || dladdr1(addr, &info, (void **)&lm, RTLD_DL_LINKMAP) == 0 ||
+        lm != um_main_map)
+        return 0;
+    uintptr_t a = (uintptr_t)addr;
+    size_t lo = 0, hi = um_cudart_n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (um_cudart_ranges[mid].lo <= a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo > 0 && a < um_cudart_ranges[lo - 1].hi;
+}
+
 // Frames in these modules are plumbing between the program and the driver.
 static int is_plumbing(const void *addr, const void *self_base) {
     Dl_info info;
     if (dladdr(addr, &info) == 0)
         return 0;
     if (info.dli_fbase == self_base)
+        return 1;
+    if (in_static_cudart(addr))
         return 1;
     const char *mod = base_name(info.dli_fname);
     if (strncmp(mod, "libcudart", 9) == 0 || strncmp(mod, "libcuda.", 8) == 0)
@@ -47,21 +159,72 @@ static int is_plumbing(const void *addr, const void *self_base) {
     return 0;
 }
 
+// --- per-address cache ---
+// dladdr takes the loader's lock and walks symbol tables: far too slow to run for every
+// frame of every traced call. Return addresses repeat, so their verdicts are cached.
+#define UM_SITE_CACHE 4096
+
+typedef struct {
+    const void *addr;
+    int plumbing;
+    char site[UM_SITE_MAX];
+} um_site_entry_t;
+
+static um_site_entry_t um_site_cache[UM_SITE_CACHE];
+static pthread_mutex_t um_site_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void um_site_atfork_child(void) {
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    memcpy(&um_site_lock, &fresh, sizeof fresh);
+}
+
+static const void *self_base(void) {
+    static const void *base;
+    const void *b = __atomic_load_n(&base, __ATOMIC_ACQUIRE);
+    if (b == NULL) {
+        Dl_info self;
+        b = dladdr((void *)um_site_capture, &self) ? self.dli_fbase : (const void *)1;
+        __atomic_store_n(&base, b, __ATOMIC_RELEASE);
+    }
+    return b;
+}
+
+// Classifies one return address; fills `site` for a program frame. 1 = plumbing.
+static int classify(const void *ret, char *site, size_t n) {
+    size_t h = ((uintptr_t)ret * 0x9E3779B97F4A7C15ull) >> 52; // 12 bits
+    um_site_entry_t *e = &um_site_cache[h % UM_SITE_CACHE];
+    pthread_mutex_lock(&um_site_lock);
+    if (e->addr == ret) {
+        int p = e->plumbing;
+        if (!p)
+            um_strcpy(site, n, e->site);
+        pthread_mutex_unlock(&um_site_lock);
+        return p;
+    }
+    pthread_mutex_unlock(&um_site_lock);
+    int p = is_plumbing(ret, self_base());
+    char buf[UM_SITE_MAX] = "";
+    if (!p)
+        um_site_format((const char *)ret - 1, buf, sizeof buf); // -1: the call instruction
+    pthread_mutex_lock(&um_site_lock);
+    e->addr = ret;
+    e->plumbing = p;
+    memcpy(e->site, buf, sizeof buf);
+    pthread_mutex_unlock(&um_site_lock);
+    if (!p)
+        um_strcpy(site, n, buf);
+    return p;
+}
+
 void um_site_capture(char *out, size_t n) {
     void *frames[24];
-    Dl_info self;
     if (n == 0)
         return;
     out[0] = 0;
     int nf = backtrace(frames, 24);
-    const void *self_base = dladdr((void *)um_site_capture, &self) ? self.dli_fbase : NULL;
-    for (int i = 1; i < nf; i++) {
-        if (!is_plumbing(frames[i], self_base)) {
-            // A return address points after the call; -1 names the call instruction.
-            um_site_format((const char *)frames[i] - 1, out, n);
+    for (int i = 1; i < nf; i++)
+        if (!classify(frames[i], out, n))
             return;
-        }
-    }
     if (nf > 1)
         um_site_format((const char *)frames[nf - 1] - 1, out, n);
 }

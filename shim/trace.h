@@ -32,6 +32,8 @@ void um_strcpy(char *dst, size_t n, const char *src);
 // libcudart (see site.c for the static-cudart limit).
 void um_site_capture(char *out, size_t n);
 
+void um_site_atfork_child(void);
+
 // "module+0xoffset" for one code address (the module's base name).
 void um_site_format(const void *addr, char *out, size_t n);
 

@@ -62,7 +62,7 @@ int main(int argc, char **argv) {
         CUdeviceptr x, y;
         int n;
     } packed = {3.0f, 0, xhi, yhi, half};
-    size_t psize = sizeof packed;
+    size_t psize = 28; // the kernel's parameter bytes (float, pad, 2 pointers, int); not sizeof (padded)
     void *extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, &packed, CU_LAUNCH_PARAM_BUFFER_SIZE, &psize,
                      CU_LAUNCH_PARAM_END};
     for (int it = 0; it < 5; it++)
