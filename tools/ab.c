@@ -176,6 +176,7 @@ typedef struct {
     const char *modes[NMODES_MAX];
     int nmodes;
     int runs;
+    double timeout_s;
     const char *html, *out, *shim;
     char **cmd;
 } ab_opts_t;
@@ -195,6 +196,7 @@ static const char ab_help[] =
     "  --modes LIST    comma-separated subset, e.g. passthrough,auto (default: all four)\n"
     "  --html FILE     the HTML page (default umshim-ab.html)\n"
     "  --out DIR       work folder for logs and stats (default: a new /tmp/umshim-ab.XXXXXX)\n"
+    "  --timeout S     kill a run that takes longer than S seconds (default: no limit)\n"
     "  --shim PATH     use this libumshim.so instead of the one beside umshim\n"
     "  -h, --help      this text\n";
 
@@ -222,8 +224,8 @@ static int ab_parse(int argc, char **argv, ab_opts_t *o) {
     static const struct option longopts[] = {
         {"runs", required_argument, NULL, 'n'}, {"modes", required_argument, NULL, 'm'},
         {"html", required_argument, NULL, 'H'}, {"out", required_argument, NULL, 'o'},
-        {"shim", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"shim", required_argument, NULL, 's'}, {"timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},     {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
     o->runs = 5;
@@ -249,6 +251,13 @@ static int ab_parse(int argc, char **argv, ab_opts_t *o) {
         case 'H': o->html = optarg; break;
         case 'o': o->out = optarg; break;
         case 's': o->shim = optarg; break;
+        case 't': {
+            char *end;
+            o->timeout_s = strtod(optarg, &end);
+            if (*end || !(o->timeout_s > 0))
+                return um_cli_usage_error("ab", "--timeout %s: expected seconds > 0", optarg);
+            break;
+        }
         case 'h': fputs(ab_help, stdout); return UM_PARSE_HELP;
         default: return um_cli_bad_option("ab", c, argv);
         }
@@ -545,7 +554,9 @@ int um_cmd_ab(int argc, char **argv) {
             snprintf(env_stats, sizeof env_stats, "UMSHIM_STATS=%s", stats);
             const char *envp[] = {env_mode, env_stats, "UMSHIM_HASH=1", "UMSHIM_CUPTI=1", NULL};
             remove(stats);
-            um_spawn_t sp = {.shim = shim, .setenv = envp, .output = log, .quiet_signals = 0};
+            int timed_out = 0;
+            um_spawn_t sp = {.shim = shim, .setenv = envp, .output = log, .quiet_signals = 0,
+                             .timeout_s = o.timeout_s, .timed_out = &timed_out};
             fprintf(stderr, "umshim ab: [%zu/%zu] %-11s run %d/%d ... ", done + 1, total, o.modes[m],
                     r + 1, o.runs);
             if (um_cli_spawn(o.cmd, &sp, &run->status, &run->wall_s) != 0) {
@@ -559,6 +570,8 @@ int um_cmd_ab(int argc, char **argv) {
             char secs[32];
             if (WIFEXITED(run->status) && WEXITSTATUS(run->status) == 0)
                 fprintf(stderr, "%s\n", fmt_seconds(run->wall_s, secs, sizeof secs));
+            else if (timed_out)
+                fprintf(stderr, "TIMED OUT after %.0f s, killed (see %s)\n", o.timeout_s, log);
             else if (WIFSIGNALED(run->status))
                 fprintf(stderr, "KILLED by signal %d (see %s)\n", WTERMSIG(run->status), log);
             else

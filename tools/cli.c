@@ -257,8 +257,31 @@ int um_cli_spawn(char *const argv[], const um_spawn_t *sp, int *wstatus, double 
         child_exec(argv, sp);
     }
     int rc = 0;
+    if (sp->timed_out)
+        *sp->timed_out = 0;
     if (pid < 0) {
         rc = -1;
+    } else if (sp->timeout_s > 0) {
+        // Poll: a hung run must not hang the whole experiment (ab --timeout).
+        for (;;) {
+            pid_t w = waitpid(pid, wstatus, WNOHANG);
+            if (w == pid)
+                break;
+            if (w < 0 && errno != EINTR) {
+                rc = -1;
+                break;
+            }
+            if (now_s() - t0 > sp->timeout_s) {
+                kill(pid, SIGKILL);
+                if (sp->timed_out)
+                    *sp->timed_out = 1;
+                while (waitpid(pid, wstatus, 0) < 0 && errno == EINTR) {
+                }
+                break;
+            }
+            struct timespec nap = {0, 5 * 1000 * 1000};
+            nanosleep(&nap, NULL);
+        }
     } else {
         while (waitpid(pid, wstatus, 0) < 0) {
             if (errno != EINTR) {

@@ -73,6 +73,8 @@ typedef struct {
     const char *const *setenv; // "NAME=value" strings for the child, NULL-terminated (or NULL)
     const char *output;        // send the child's stdout and stderr here (NULL: inherit)
     int quiet_signals;         // 1: the parent ignores SIGINT/SIGQUIT while it waits
+    double timeout_s;          // > 0: SIGKILL the child after this long (*timed_out set)
+    int *timed_out;
 } um_spawn_t;
 
 // Runs argv under `sp`, waits, and returns 0 with the wait status in *wstatus and the wall

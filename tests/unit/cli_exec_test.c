@@ -332,6 +332,19 @@ START_TEST(test_exec_not_a_trace) {
 }
 END_TEST
 
+START_TEST(test_exec_ab_timeout_kills_hung_run) {
+    char html[PATH_MAX + 16], work[PATH_MAX + 16];
+    snprintf(html, sizeof html, "%s/slow.html", tmp);
+    snprintf(work, sizeof work, "%s/slowwork", tmp);
+    umshim(NULL, ARGS("ab", "--runs", "1", "--modes", "auto", "--timeout", "0.3", "--shim", FAKE_SHIM,
+                      "--html", html, "--out", work, "--", "/bin/sleep", "30"));
+    ck_exit(1);
+    ck_err_has("TIMED OUT");
+    umshim(NULL, ARGS("ab", "--timeout", "-1", "--", "/bin/true"));
+    ck_exit(2);
+}
+END_TEST
+
 START_TEST(test_exec_ab_mismatch_is_loud) {
     char html[PATH_MAX + 16];
     char work[PATH_MAX + 16];
@@ -393,6 +406,7 @@ Suite *cli_exec_suite(void) {
     tcase_add_test(errors, test_exec_target_not_runnable);
     tcase_add_test(errors, test_exec_not_a_trace);
     tcase_add_test(errors, test_exec_ab_mismatch_is_loud);
+    tcase_add_test(errors, test_exec_ab_timeout_kills_hung_run);
     tcase_add_test(errors, test_exec_bench_without_gpu);
     suite_add_tcase(s, errors);
     return s;
