@@ -22,6 +22,12 @@
 #define UM_STAGE_DEFAULT_THREADS 8
 #define UM_STAGE_DEFAULT_BUFFERS 0 // 0: 2 x threads
 #define UM_STAGE_DEFAULT_SLOTS 4
+// How pool threads copy: libc memcpy, or SSE2 non-temporal stores (x86-64; memcpy elsewhere)
+// for both directions, or non-temporal only when draining into the caller's destination.
+#define UM_STAGE_COPY_MEMCPY 1
+#define UM_STAGE_COPY_STREAM 2
+#define UM_STAGE_COPY_STREAM_D2H 3
+#define UM_STAGE_DEFAULT_COPY UM_STAGE_COPY_STREAM_D2H
 
 typedef struct {
     // Real driver entry points (never the shim's wrappers).
@@ -46,6 +52,7 @@ typedef struct {
     // Optional (NULL: not used). With it an async H2D whose pieces all fit in the buffers
     // returns without waiting for any DMA, and finished DMAs free buffers without blocking.
     CUresult (*event_query)(CUevent e);
+    int copy_mode; // UM_STAGE_COPY_*; 0: UM_STAGE_DEFAULT_COPY
 } um_stage_config_t;
 
 // Configures the engine; returns 0, or -1 when a function pointer is missing (the engine is

@@ -590,9 +590,39 @@ START_TEST(test_copy_chunk_configs) {
         um_stage_config_t c = fake_config(cfgs[i].chunk, cfgs[i].threads, cfgs[i].buffers, 2);
         if (i % 2)
             c.event_query = NULL; // optional: the engine then blocks on events instead
+        c.copy_mode = (int)i % 3 + 1; // every host copy routine
         ck_assert_int_eq(um_stage_init(&c), 0);
         roundtrip(7 * MiB + 3, CU_STREAM_LEGACY, 1, i);
         roundtrip(9 * MiB + 1, CU_STREAM_LEGACY, 0, i + 7);
+    }
+}
+END_TEST
+
+START_TEST(test_copy_unaligned_both_modes) {
+    // Host pointers at every offset within a cache line, both host copy routines.
+    const size_t n = 1 * MiB + 77;
+    for (int mode = UM_STAGE_COPY_MEMCPY; mode <= UM_STAGE_COPY_STREAM_D2H; mode++) {
+        um_stage_config_t c = fake_config(256 * KiB, 3, 0, 1);
+        c.copy_mode = mode;
+        ck_assert_int_eq(um_stage_init(&c), 0);
+        for (size_t off = 0; off < 64; off += 7) {
+            buf_t src = buf_new(n + 64), dev = buf_new(n + 64), back = buf_new(n + 64);
+            pattern(src.p, n + 64, off);
+            memset(back.p, 0, n + 64);
+            ck_assert_int_eq(um_stage_htod(dptr(&dev) + off, src.p + off, n, NULL, 1),
+                             CUDA_SUCCESS);
+            ck_assert(memcmp(dev.p + off, src.p + off, n) == 0);
+            ck_assert_int_eq(um_stage_dtoh(back.p + 63 - off, dptr(&dev) + off, n, NULL, 1),
+                             CUDA_SUCCESS);
+            ck_assert(memcmp(back.p + 63 - off, src.p + off, n) == 0);
+            for (size_t i = 0; i < 63 - off; i++) // nothing written before the destination
+                ck_assert_int_eq(back.p[i], 0);
+            for (size_t i = 63 - off + n; i < n + 64; i++) // nor after it
+                ck_assert_int_eq(back.p[i], 0);
+            buf_free(&src);
+            buf_free(&dev);
+            buf_free(&back);
+        }
     }
 }
 END_TEST
@@ -1149,6 +1179,7 @@ Suite *staging_suite(void) {
     tcase_set_timeout(core, 120);
     tcase_add_test(core, test_copy_sizes_byte_exact);
     tcase_add_test(core, test_copy_chunk_configs);
+    tcase_add_test(core, test_copy_unaligned_both_modes);
     tcase_add_test(core, test_copy_null_and_legacy_streams);
     tcase_add_test(core, test_htod_stream_order);
     tcase_add_test(core, test_dtoh_stream_order);
