@@ -516,19 +516,13 @@ int um_cmd_ab(int argc, char **argv) {
     int rc = ab_parse(argc, argv, &o);
     if (rc != 0)
         return rc == UM_PARSE_HELP ? UM_EXIT_OK : rc;
-    char err[PATH_MAX + 64];
-    rc = um_cli_check_command(o.cmd[0], err, sizeof err);
-    if (rc != 0)
-        return um_cli_error("ab", "%s", err), rc;
     char shim[PATH_MAX];
-    if (um_cli_find_shim("ab", o.shim, shim, sizeof shim) != 0)
-        return UM_EXIT_FAIL;
+    if ((rc = um_cli_prepare("ab", o.cmd[0], o.shim, shim, sizeof shim)) != 0)
+        return rc;
     char dir[PATH_MAX];
     if (o.out) {
-        if (mkdir(o.out, 0777) != 0 && errno != EEXIST)
-            return um_cli_error("ab", "cannot create %s: %s", o.out, strerror(errno));
-        if (realpath(o.out, dir) == NULL)
-            return um_cli_error("ab", "%s: %s", o.out, strerror(errno));
+        if (um_cli_make_dir("ab", o.out, dir, sizeof dir) != 0)
+            return UM_EXIT_FAIL;
     } else {
         snprintf(dir, sizeof dir, "/tmp/umshim-ab.XXXXXX");
         if (mkdtemp(dir) == NULL)

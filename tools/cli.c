@@ -125,6 +125,29 @@ int um_cli_find_shim(const char *cmd, const char *explicit_path, char *out, size
     return -1;
 }
 
+int um_cli_prepare(const char *cmd, const char *program, const char *shim_opt, char *shim,
+                   size_t shimlen) {
+    char err[PATH_MAX + 64];
+    int rc = um_cli_check_command(program, err, sizeof err);
+    if (rc != 0) {
+        um_cli_error(cmd, "%s", err);
+        return rc;
+    }
+    return um_cli_find_shim(cmd, shim_opt, shim, shimlen) == 0 ? 0 : UM_EXIT_FAIL;
+}
+
+int um_cli_make_dir(const char *cmd, const char *path, char *abs, size_t abslen) {
+    char buf[PATH_MAX];
+    if (mkdir(path, 0777) != 0 && errno != EEXIST)
+        return um_cli_error(cmd, "cannot create %s: %s", path, strerror(errno));
+    if (realpath(path, buf) == NULL)
+        return um_cli_error(cmd, "%s: %s", path, strerror(errno));
+    if (strlen(buf) >= abslen)
+        return um_cli_error(cmd, "%s: path too long", path);
+    strcpy(abs, buf);
+    return 0;
+}
+
 // --- starting programs ---
 int um_cli_preload_compose(const char *existing, const char *lib, char *out, size_t outlen) {
     size_t used = 0;

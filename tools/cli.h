@@ -59,6 +59,15 @@ int um_cli_find_sibling(const char *name, const char *alt_dir, char *out, size_t
 // Returns 0, or -1 after printing an error naming where it looked.
 int um_cli_find_shim(const char *cmd, const char *explicit_path, char *out, size_t outlen);
 
+// The common start of run/profile/ab: the program is runnable and libumshim.so is found
+// (--shim or beside umshim). Returns 0, or the exit status after printing one error.
+int um_cli_prepare(const char *cmd, const char *program, const char *shim_opt, char *shim,
+                   size_t shimlen);
+
+// Creates folder `path` if needed and writes its absolute path to abs (so a program that
+// changes directory still writes where we read). Returns 0, or UM_EXIT_FAIL after an error.
+int um_cli_make_dir(const char *cmd, const char *path, char *abs, size_t abslen);
+
 // --- starting programs ---
 // LD_PRELOAD for the child: `lib` first (it must win symbol lookup: it interposes dlsym),
 // then every existing entry except `lib` itself. Returns 0, or -1 when out is too small.

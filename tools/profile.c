@@ -66,19 +66,12 @@ int um_cmd_profile(int argc, char **argv) {
     if (optind >= argc)
         return um_cli_usage_error("profile", "missing command: umshim profile [OPTIONS] -- PROGRAM [ARGS...]");
     char **cmd = argv + optind;
-    char err[PATH_MAX + 64];
-    int rc = um_cli_check_command(cmd[0], err, sizeof err);
+    char shim[PATH_MAX], dir[PATH_MAX], err[PATH_MAX + 64];
+    int rc = um_cli_prepare("profile", cmd[0], shim_opt, shim, sizeof shim);
     if (rc != 0)
-        return um_cli_error("profile", "%s", err), rc;
-    char shim[PATH_MAX];
-    if (um_cli_find_shim("profile", shim_opt, shim, sizeof shim) != 0)
+        return rc;
+    if (um_cli_make_dir("profile", out, dir, sizeof dir) != 0)
         return UM_EXIT_FAIL;
-    if (mkdir(out, 0777) != 0 && errno != EEXIST)
-        return um_cli_error("profile", "cannot create %s: %s", out, strerror(errno));
-    char dir[PATH_MAX];
-    // Absolute, so a program that changes directory still writes where we read.
-    if (realpath(out, dir) == NULL)
-        return um_cli_error("profile", "%s: %s", out, strerror(errno));
 
     char trace[PATH_MAX + 32], policy[PATH_MAX + 32], path[PATH_MAX + 32];
     snprintf(trace, sizeof trace, "%s/trace.umt", dir);

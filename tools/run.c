@@ -77,13 +77,9 @@ int um_cmd_run(int argc, char **argv) {
     int rc = um_run_parse(argc, argv, &o);
     if (rc != 0)
         return rc == UM_PARSE_HELP ? UM_EXIT_OK : rc;
-    char err[PATH_MAX + 64];
-    rc = um_cli_check_command(o.cmd[0], err, sizeof err);
-    if (rc != 0)
-        return um_cli_error("run", "%s", err), rc;
     char shim[PATH_MAX];
-    if (um_cli_find_shim("run", o.shim, shim, sizeof shim) != 0)
-        return UM_EXIT_FAIL;
+    if ((rc = um_cli_prepare("run", o.cmd[0], o.shim, shim, sizeof shim)) != 0)
+        return rc;
 
     char env[4][PATH_MAX + 32];
     const char *envp[5];
