@@ -593,6 +593,11 @@ static CUresult do_copy(const copy_t *c) {
         }
         if (how == UM_COPY_HOST && (m == NULL || !(m->flags & UM_REC_REWRITTEN) || c->async))
             how = UM_COPY_DRIVER; // host access needs managed memory; async keeps stream order
+        // A range running past the allocation is the driver's to reject, with its error code
+        // (a host memcpy would overrun instead).
+        uint64_t at = dir == UM_DIR_H2D ? c->dst : c->src;
+        if (m != NULL && (at - m->base > m->size || c->n > m->size - (at - m->base)))
+            how = UM_COPY_DRIVER;
         if (how == UM_COPY_STAGED) {
             int other_pinned = dir == UM_DIR_H2D ? (sk && s.kind == UM_MEM_HOST)
                                                  : (dk && d.kind == UM_MEM_HOST);
