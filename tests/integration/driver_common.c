@@ -31,7 +31,8 @@ void drv_write_report(void) {
     FILE *f = fopen(path, "w");
     if (!f) return;
     static const char *const counts[] = {"cuMemAllocManaged", "cuMemAlloc_v2", "cuMemFree_v2", "cuMemPrefetchAsync",
-                                         "cuMemAdvise", "cuMemcpyHtoD", "cuMemcpyDtoH", "cuLaunchKernel"};
+                                         "cuMemAdvise", "cuMemcpyHtoD", "cuMemcpyDtoH", "cuLaunchKernel",
+                                         "cuMemcpyHtoD_v2_ptds", "cuLaunchKernel_ptsz", "cuIpcGetMemHandle"};
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
         fprintf(f, "count.%s %d\n", counts[i], drv_double_count(counts[i]));
     static const char *const values[] = {"prefetches", "advises", "managed_peak", "gpu_faults", "live_allocs"};

@@ -3,6 +3,11 @@
 #include "tests/integration/driver.h"
 
 #include <dlfcn.h>
+
+// The per-thread default stream build (workload_ptds) asks for the _ptds/_ptsz variants.
+#ifndef DRV_GETPROC_FLAGS
+#define DRV_GETPROC_FLAGS CU_GET_PROC_ADDRESS_DEFAULT
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -25,7 +30,7 @@ void drv_load(void) {
     {                                                                                              \
         void *p = NULL;                                                                            \
         CUdriverProcAddressQueryResult st;                                                         \
-        if (gpa(#name, &p, 13000, CU_GET_PROC_ADDRESS_DEFAULT, &st) != CUDA_SUCCESS || !p) {   \
+        if (gpa(#name, &p, 13000, DRV_GETPROC_FLAGS, &st) != CUDA_SUCCESS || !p) {   \
             fprintf(stderr, "cuGetProcAddress(%s) failed\n", #name);                           \
             exit(3);                                                                               \
         }                                                                                          \

@@ -10,11 +10,14 @@
 #              says (passthrough: no extra managed allocations, no prefetch/advise; managed:
 #              managed allocations, no prefetch/advise; prefetch: managed + prefetches; auto:
 #              managed allocations kept); the passthrough trace holds exactly the program's
-#              events (trace_check); the stats file names the mode.
+#              events (trace_check); the stats file names the mode; with UMSHIM_HASH=1 every
+#              mode reports the same hash of all device-to-host data.
 #   badinput   UMSHIM_MODE=bogus (and a bad byte value): one warning naming the variable and
 #              its accepted values, default mode used, output unchanged.
 #   guard      the oversubscription guard with UMSHIM_DEVICE_BUDGET / free memory minus margin,
 #              and UMSHIM_OVERSUBSCRIBE=1 as the explicit opt-in.
+#   ipc        cuIpcGetMemHandle on a rewritten allocation: the driver's error, one log line
+#              naming the site and UMSHIM_KEEP_DEVICE, and that option keeping the site on device.
 #   nomanaged  UMDOUBLE_NO_MANAGED=1 (a device without managed memory): every mode falls back,
 #              output unchanged, at most one warning.
 # KEY=VALUE pairs are added to every run (baseline included). VALGRIND=1 runs every program
@@ -99,8 +102,9 @@ case $check in
 modes)
     need_baseline
     base_managed=$(val baseline count.cuMemAllocManaged)
+    hashes=()
     for mode in passthrough managed prefetch auto; do
-        args=(UMSHIM_MODE=$mode)
+        args=(UMSHIM_MODE=$mode UMSHIM_HASH=1)
         [ $mode = passthrough ] && args+=(UMSHIM_TRACE="$work/$mode.trace")
         run $mode 1 "${args[@]}"
         same_as_baseline $mode
@@ -111,7 +115,8 @@ modes)
         case $mode in
         passthrough)
             for k in count.cuMemAllocManaged count.cuMemAlloc_v2 count.cuMemFree_v2 count.cuMemcpyHtoD \
-                count.cuMemcpyDtoH count.cuLaunchKernel value.prefetches value.advises; do
+                count.cuMemcpyDtoH count.cuLaunchKernel count.cuMemcpyHtoD_v2_ptds count.cuLaunchKernel_ptsz \
+                count.cuIpcGetMemHandle value.prefetches value.advises; do
                 [ "$(val $mode $k)" = "$(val baseline $k)" ] ||
                     fail "passthrough: driver saw $k=$(val $mode $k), without the shim $(val baseline $k)"
             done
@@ -135,7 +140,13 @@ modes)
             [ "${managed:-0}" -gt "${base_managed:-0}" ] || fail "auto: large allocations did not stay managed"
             ;;
         esac
+        hashes+=("$(stat_of $mode d2h_hash)")
     done
+    # UMSHIM_HASH=1: the FNV-1a of all device-to-host data is the same in every mode.
+    if [ -z "${hashes[0]}" ] || [ "$(printf '%s\n' "${hashes[@]}" | sort -u | wc -l)" != 1 ] ||
+        [ "${hashes[0]}" = 0000000000000000 ]; then
+        fail "d2h_hash per mode (passthrough managed prefetch auto): ${hashes[*]}"
+    fi
     ;;
 badinput)
     need_baseline
@@ -182,6 +193,26 @@ guard)
     same_as_baseline over
     [ "$(val over count.cuMemAllocManaged)" = 4 ] ||
         fail "UMSHIM_OVERSUBSCRIBE=1: $(val over count.cuMemAllocManaged) managed allocations, want all 4"
+    ;;
+ipc)
+    need_baseline
+    grep -qx 'ipc CUDA_SUCCESS' "$work/baseline.out" || fail "without the shim IPC fails: $(head -n 1 "$work/baseline.out")"
+    run ipc_pass 1 UMSHIM_MODE=passthrough
+    same_as_baseline ipc_pass
+    run ipc_managed 1 UMSHIM_MODE=managed
+    [ "$(rc_of ipc_managed)" = 0 ] || fail "managed: exit status $(rc_of ipc_managed)"
+    grep -qx 'ipc CUDA_ERROR_INVALID_VALUE' "$work/ipc_managed.out" ||
+        fail "managed: cuIpcGetMemHandle on a rewritten allocation returned '$(head -n 1 "$work/ipc_managed.out")', want the driver's CUDA_ERROR_INVALID_VALUE"
+    [ "$(sed -n 2p "$work/ipc_managed.out")" = "$(sed -n 2p "$work/baseline.out")" ] || fail "managed: the buffer's data changed"
+    n=$(grep -c 'UMSHIM_KEEP_DEVICE' "$work/ipc_managed.err")
+    [ "$n" = 1 ] || fail "managed: $n log lines name UMSHIM_KEEP_DEVICE (want exactly one, with the call site)"
+    site=$(grep -o 'UMSHIM_KEEP_DEVICE=[^ ]*' "$work/ipc_managed.err" | head -n 1 | sed 's/^UMSHIM_KEEP_DEVICE=//; s/[.,;:)]*$//')
+    if [ -z "$site" ]; then
+        fail "managed: the log line gives no UMSHIM_KEEP_DEVICE=<site> to copy"
+    else
+        run ipc_keep 1 UMSHIM_MODE=managed UMSHIM_KEEP_DEVICE="$site"
+        same_as_baseline ipc_keep
+    fi
     ;;
 nomanaged)
     need_baseline UMDOUBLE_NO_MANAGED=1
