@@ -1,31 +1,36 @@
 // The transfer engine (see staging.h): large copies between pageable host memory and device
 // or managed memory move through pinned staging buffers, so the DMA engine always reads or
-// writes pinned memory (~53 GB/s on the H100 machine) while a pool of threads does the
-// pageable side with plain memcpy in parallel (one thread copies ~12 GB/s; the driver's own
-// pageable path manages 7-9 GB/s in total).
+// writes pinned memory (~55 GB/s on the H100 machine) while a pool of threads does the
+// pageable side in parallel (one thread copies ~11 GB/s; the driver's own pageable path
+// manages 7-15 GB/s in total). Host copies use non-temporal stores by default: measured,
+// they made mid-size H2D 2x faster than memcpy (staging_bench_results.md).
 //
 // The rules that keep the driver's semantics:
 // - Every driver call that names the stream, and every event wait, is made on the calling
-//   thread. Pool threads only run memcpy. So CU_STREAM_PER_THREAD, the legacy NULL stream
-//   and the caller's current context mean exactly what they meant to the caller, and the
-//   copy's DMAs are ordered on the caller's stream after everything queued before the call.
-// - H2D: chunk k is copied into buffer k % B by the pool, then the caller queues its DMA and
-//   records the buffer's event on the stream. A buffer is refilled only after its event has
-//   completed. Async H2D returns once every chunk is in pinned memory and queued (the source
-//   may be reused: the driver documents the same for pageable sources); its last DMAs may
-//   still be running, so the slot remembers those events and the next user of the slot
-//   waits on them before touching a buffer. Sync H2D waits for every DMA.
-// - D2H: the caller queues DMAs into free buffers and waits their events in order; the pool
-//   drains each finished buffer into the destination. A call returns only when every byte
-//   has landed (the driver is synchronous for pageable destinations, async or not).
+//   thread. Pool threads only copy host memory. So CU_STREAM_PER_THREAD, the legacy NULL
+//   stream and the caller's current context mean exactly what they meant to the caller, and
+//   the copy's DMAs are ordered on the caller's stream after everything queued before the
+//   call, and before everything queued after it.
+// - H2D: the pool fills free buffers with pieces of the source; the caller queues the DMA of
+//   each filled buffer (in any order: each piece has its own destination range) and records
+//   the buffer's event after it. A buffer is refilled only once its event has completed.
+//   Async H2D returns once every piece is in pinned memory and queued (the source may be
+//   reused: the driver documents the same for pageable sources); its last DMAs may still be
+//   running, so the slot keeps those events queued and the next copy on the slot retires
+//   them before touching a buffer. Sync H2D waits for every DMA.
+// - D2H: the caller queues DMAs into free buffers; as their events complete the pool drains
+//   them into the destination. A call returns only when every byte has landed (the driver
+//   is synchronous for pageable destinations, async or not).
 // - Concurrency: a copy owns one "slot" (its buffers, events and tasks) for its duration.
 //   There are at most `slots` slots, so pinned memory is bounded by slots x buffers x chunk.
 //   A caller finding no free slot does not wait for one: it hands the copy to the driver
-//   unchanged. A caller waiting for one of its own chunks that no pool thread has started
-//   runs it itself. Hence no caller ever waits on another caller, and copies progress even
-//   when every pool thread is busy or the pool could not be started.
-// - Errors: the first driver error stops the copy; the call waits for its own memcpys to
-//   finish (they touch the caller's memory and our buffers) and returns that error.
+//   unchanged. A caller with a piece no pool thread has started runs it itself. Hence no
+//   caller ever waits on another caller, and copies progress even when every pool thread is
+//   busy or the pool could not be started.
+// - Errors: the first driver error stops the copy; the call waits for its own host copies
+//   to finish (they touch the caller's memory and our buffers) and returns that error. If an
+//   event could not be recorded after a queued DMA, the stream is synchronised before the
+//   buffers are reused.
 // - Driver calls are never made under the engine's lock.
 #include "shim/staging.h"
 
@@ -759,11 +764,14 @@ int um_stage_init(const um_stage_config_t *cfg) {
         !c.event_create || !c.event_destroy || !c.event_record || !c.event_synchronize ||
         !c.stream_synchronize || !c.ctx_get_current || !c.ctx_set_current)
         return -1;
-    c.threads = clamp(c.threads, 1, UM_STAGE_MAX_THREADS);
+    c.threads = clamp(c.threads > 0 ? c.threads : UM_STAGE_DEFAULT_THREADS, 1,
+                      UM_STAGE_MAX_THREADS);
     c.buffers = clamp(c.buffers > 0 ? c.buffers : 2 * c.threads, 2, UM_STAGE_MAX_BUFFERS);
     c.slots = clamp(c.slots > 0 ? c.slots : UM_STAGE_DEFAULT_SLOTS, 1, UM_STAGE_MAX_SLOTS);
     if (c.copy_mode < UM_STAGE_COPY_MEMCPY || c.copy_mode > UM_STAGE_COPY_STREAM_D2H)
         c.copy_mode = UM_STAGE_DEFAULT_COPY;
+    if (c.chunk == 0)
+        c.chunk = UM_STAGE_DEFAULT_CHUNK;
     if (c.chunk < UM_STAGE_MIN_CHUNK)
         c.chunk = UM_STAGE_MIN_CHUNK;
     c.chunk = (c.chunk + UM_STAGE_MIN_CHUNK - 1) & ~(UM_STAGE_MIN_CHUNK - 1);

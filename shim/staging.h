@@ -15,9 +15,13 @@
 
 #include <cuda.h>
 
-// Defaults, measured on the H100 machine (README "Transfer engine" and staging_bench): the
-// shim's options table uses them for UMSHIM_STAGING_THRESHOLD / _CHUNK / _THREADS.
-#define UM_STAGE_DEFAULT_THRESHOLD ((size_t)8 << 20)
+// Defaults, measured on the H100 machine (tests/gpu/staging_bench_results.md, 2026-11-25):
+// 8 threads x 2 MiB chunks x 16 buffers with streaming-store copies was the best all-round
+// config (4 MiB..1 GiB, both directions); streaming-store fills made 4-64 MiB H2D 2-2.4x
+// faster than memcpy fills. Staging wins from 4 MiB up (1.2-1.9x there) and ties or loses
+// at 1-2 MiB. Pinned memory per slot: 16 x 2 MiB = 32 MiB; at most 4 slots (128 MiB).
+// The shim's options table should use these for UMSHIM_STAGING_THRESHOLD / _CHUNK / _THREADS.
+#define UM_STAGE_DEFAULT_THRESHOLD ((size_t)4 << 20)
 #define UM_STAGE_DEFAULT_CHUNK ((size_t)2 << 20)
 #define UM_STAGE_DEFAULT_THREADS 8
 #define UM_STAGE_DEFAULT_BUFFERS 0 // 0: 2 x threads
@@ -27,7 +31,7 @@
 #define UM_STAGE_COPY_MEMCPY 1
 #define UM_STAGE_COPY_STREAM 2
 #define UM_STAGE_COPY_STREAM_D2H 3
-#define UM_STAGE_DEFAULT_COPY UM_STAGE_COPY_STREAM_D2H
+#define UM_STAGE_DEFAULT_COPY UM_STAGE_COPY_STREAM
 
 typedef struct {
     // Real driver entry points (never the shim's wrappers).
@@ -43,8 +47,10 @@ typedef struct {
     CUresult (*ctx_get_current)(CUcontext *c);
     CUresult (*ctx_set_current)(CUcontext c);
     size_t threshold; // copies smaller than this are not staged (caller checks um_stage_wants)
-    size_t chunk;     // bytes per staging chunk (largest; mid-size copies use smaller pieces)
-    int threads;      // host copy threads (1..64); the caller also copies when it must wait
+    size_t chunk;     // bytes per staging chunk (largest; mid-size copies use smaller pieces);
+                      // 0: UM_STAGE_DEFAULT_CHUNK; rounded up to 64 KiB
+    int threads;      // host copy threads (1..64), <= 0: UM_STAGE_DEFAULT_THREADS; a caller
+                      // also copies its own pieces when every pool thread is busy
     int buffers;      // staging buffers per copy in flight; <= 0: 2 x threads (2..32)
     // Added after the first draft; zero keeps the default, so older initialisers still work.
     int slots; // copies staged at once (1..16); <= 0: UM_STAGE_DEFAULT_SLOTS. More concurrent

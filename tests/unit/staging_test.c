@@ -841,6 +841,19 @@ START_TEST(test_wants_threshold) {
 }
 END_TEST
 
+START_TEST(test_init_zero_uses_defaults) {
+    // A zeroed config with only the function pointers set gets the measured defaults.
+    um_stage_config_t c = fake_config(0, 0, 0, 0);
+    c.threshold = UM_STAGE_DEFAULT_THRESHOLD;
+    ck_assert_int_eq(um_stage_init(&c), 0);
+    ck_assert(!um_stage_wants(UM_STAGE_DEFAULT_THRESHOLD - 1));
+    roundtrip(UM_STAGE_DEFAULT_THRESHOLD + 5, CU_STREAM_LEGACY, 1, 1);
+    ck_assert_int_eq(count_workers(), UM_STAGE_DEFAULT_THREADS);
+    // One slot: 2 x threads buffers of the default chunk.
+    ck_assert_uint_eq(fk.pinned_peak_bytes, 2 * UM_STAGE_DEFAULT_THREADS * UM_STAGE_DEFAULT_CHUNK);
+}
+END_TEST
+
 // --- limits ---
 
 typedef struct {
@@ -1188,6 +1201,7 @@ Suite *staging_suite(void) {
     tcase_add_test(core, test_copy_per_thread_stream_on_caller);
     tcase_add_test(core, test_copy_context_switch);
     tcase_add_test(core, test_wants_threshold);
+    tcase_add_test(core, test_init_zero_uses_defaults);
     suite_add_tcase(s, core);
 
     TCase *limits = tcase_create("limits");
