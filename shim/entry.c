@@ -97,7 +97,9 @@ static void configure(void) {
     if (um_opt_str(UM_OPT_TRACE)[0] != 0 && um_trace_open(um_opt_str(UM_OPT_TRACE)) == 0)
         um_cfg.trace = 1;
     int learning = um_opt_str(UM_OPT_POLICY_OUT)[0] != 0;
-    um_cfg.events = um_cfg.trace || learning || um_cfg.mode == UM_MODE_AUTO;
+    // The policy answers for live allocations from what it observed: every rewriting mode
+    // feeds it events, passthrough only when they are traced or learned from.
+    um_cfg.events = um_cfg.trace || learning || um_cfg.mode != UM_MODE_PASSTHROUGH;
     um_cfg.sites = um_cfg.events || um_cfg.mode != UM_MODE_PASSTHROUGH;
     um_cfg.fast = um_cfg.mode == UM_MODE_PASSTHROUGH && !um_cfg.events && !um_cfg.hash;
 }

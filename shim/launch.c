@@ -210,6 +210,12 @@ typedef struct {
 
 static int apply_live(um_rec_t *r, void *arg) {
     live_arg_t *a = arg;
+    if (a->d.rule == UM_RULE_UNKNOWN) {
+        // The policy never saw this allocation (no events reached it): keep its decision.
+        a->d = r->decision;
+        r->flags |= UM_REC_LIVE_ONCE | UM_REC_LIVE_DECIDED;
+        return 0;
+    }
     // Bits already applied stay (the policy allows keeping them); new ones are added once.
     unsigned fresh = a->d.advise & ~r->decision.advise;
     unsigned keep = r->decision.advise;
