@@ -337,20 +337,21 @@ static __device__ __forceinline__ float tile_row_floor(const float (&sc)[8][8], 
 }
 
 // grid: x = query tiles, y = column splits; each block walks column tiles
-// [y * tiles_per_split, ...) and either writes scores or keeps its top-k.
+// [y * nt / splits, (y + 1) * nt / splits) (balanced: counts differ by at most one) and either
+// writes scores or keeps its top-k.
 template <bool VEC, int MODE, int MINB>
 static __global__ void __launch_bounds__(T_THREADS, MINB)
     tile_kernel(const float *__restrict__ qv, const float *__restrict__ q_inv, long q,
                 const float *__restrict__ xv, const float *__restrict__ x_inv, long n, int d,
-                float *scores, long ld, int k, int kcap, int tiles_per_split, float *part_s,
+                float *scores, long ld, int k, int kcap, float *part_s,
                 int *part_i, size_t ldp) {
     extern __shared__ __align__(16) char smem[];
     float *As = (float *)smem;
     float *Bs = As + 2 * T_BK * (T_BM + T_PAD);
     long q0 = (long)blockIdx.x * T_BM;
     long ntiles = (n + T_BN - 1) / T_BN;
-    long t_begin = (long)blockIdx.y * tiles_per_split;
-    long t_end = min(ntiles, t_begin + tiles_per_split);
+    long t_begin = (long)blockIdx.y * ntiles / gridDim.y;
+    long t_end = (long)(blockIdx.y + 1) * ntiles / gridDim.y;
 
     um_topk_smem tk;
     if (MODE == UM_OUT_TOPK) {
@@ -731,16 +732,53 @@ static int um_kcap(int k) {
     return c;
 }
 
+// Register budget of the tile kernel: MINB = 2 caps it at 128 registers (2 blocks per SM; a
+// few spills), MINB = 1 leaves it uncapped (1 block per SM). Measured on the H100
+// (kernels/results/run2_*): 2 wins when one query tile has many column tiles (Q <= 128,
+// N >= 1e5), 1 everywhere else. UM_RECALL_TILE_MINB=1|2 overrides (bench knob).
+static int um_tile_minb(long q, long n) {
+    const char *e = getenv("UM_RECALL_TILE_MINB");
+    if (e && (e[0] == '1' || e[0] == '2') && !e[1]) return e[0] - '0';
+    long nt = (n + T_BN - 1) / T_BN;
+    return (q <= T_BM && nt >= 2L * um_sm_count()) ? 2 : 1;
+}
+
+static size_t tile_smem_bytes(int mode, int kcap);
+template <bool VEC, int MODE, int MINB>
+static __global__ void tile_kernel(const float *, const float *, long, const float *, const float *,
+                                   long, int, float *, long, int, int, float *, int *, size_t);
+
+// Resident fused tile blocks per SM for this register budget and list size.
+static int um_tile_blocks_per_sm(int minb, int kcap) {
+    size_t sm = tile_smem_bytes(UM_OUT_TOPK, kcap);
+    int nb = 0;
+    cudaError_t e;
+    if (minb == 1) {
+        cudaFuncSetAttribute(tile_kernel<true, UM_OUT_TOPK, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm);
+        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&nb, tile_kernel<true, UM_OUT_TOPK, 1>, T_THREADS, sm);
+    } else {
+        cudaFuncSetAttribute(tile_kernel<true, UM_OUT_TOPK, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm);
+        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&nb, tile_kernel<true, UM_OUT_TOPK, 2>, T_THREADS, sm);
+    }
+    if (e != cudaSuccess || nb < 1) {
+        cudaGetLastError();
+        nb = 1;
+    }
+    return nb;
+}
+
 // Layout of one fused call: how many column splits, and how much they cover each.
 typedef struct {
-    int small;     // small-Q kernel?
-    int splits;    // grid columns
-    long per;      // tiles (tile kernel) or vectors (small kernel) per split
+    int small;  // small-Q kernel?
+    int splits; // grid columns
+    long per;   // vectors per split (small kernel)
+    int minb;   // tile kernel register budget
 } um_fused_plan_t;
 
-static um_fused_plan_t um_fused_plan(long q, long n) {
+static um_fused_plan_t um_fused_plan(long q, long n, int k) {
     um_fused_plan_t p;
     int sms = um_sm_count();
+    p.minb = um_tile_minb(q, n);
     if (q <= UM_SMALL_Q) {
         long step = (S_THREADS / 32) * S_V;
         long chunks = (n + step - 1) / step;
@@ -751,14 +789,23 @@ static um_fused_plan_t um_fused_plan(long q, long n) {
         p.per = per_chunks * step;
         p.splits = (int)((n + p.per - 1) / p.per);
     } else {
+        // Choose the split count that minimises (waves x tiles per block): each block keeps
+        // one query tile's lists and walks a balanced range of column tiles. Fewer splits
+        // win ties (less merging, fewer first-tile costs).
         long qt = (q + T_BM - 1) / T_BM;
         long nt = (n + T_BN - 1) / T_BN;
-        long want = ((long)sms * 2 + qt - 1) / qt; // about two blocks per SM
-        if (want < 1) want = 1;
-        if (want > nt) want = nt;
+        long slots = (long)sms * um_tile_blocks_per_sm(p.minb, um_kcap(k));
+        long best = 1;
+        double best_cost = 1e300;
+        long smax = nt < 65535 ? nt : 65535;
+        if (smax > 8 * slots) smax = 8 * slots;
+        for (long sp = 1; sp <= smax; sp++) {
+            double cost = (double)((qt * sp + slots - 1) / slots) * (double)((nt + sp - 1) / sp) + 1e-3 * sp;
+            if (cost < best_cost) best_cost = cost, best = sp;
+        }
         p.small = 0;
-        p.per = (nt + want - 1) / want;
-        p.splits = (int)((nt + p.per - 1) / p.per);
+        p.per = 0;
+        p.splits = (int)best;
     }
     return p;
 }
@@ -822,21 +869,10 @@ static void launch_small_any(bool vec, int mode, const float *qv, const float *q
     else launch_small<16>(vec, mode, qv, q_inv, q, xv, x_inv, n, d, scores, ld, k, kcap, per, splits, ps, pi, ldp, st);
 }
 
-// Register budget of the tile kernel: 2 blocks per SM (128 registers) or 1 (no cap).
-// UM_RECALL_TILE_MINB=1 picks the latter; a tuning knob for the bench, default 2.
-static int um_tile_minb(void) {
-    static int v = 0;
-    if (!v) {
-        const char *e = getenv("UM_RECALL_TILE_MINB");
-        v = (e && e[0] == '1' && !e[1]) ? 1 : 2;
-    }
-    return v;
-}
-
 template <int MINB>
 static void launch_tile_minb(bool vec, int mode, const float *qv, const float *q_inv, long q,
                              const float *xv, const float *x_inv, long n, int d, float *scores,
-                             long ld, int k, int kcap, long per, int splits, float *ps, int *pi,
+                             long ld, int k, int kcap, int splits, float *ps, int *pi,
                              size_t ldp, cudaStream_t st) {
     size_t sm = tile_smem_bytes(mode, kcap);
     dim3 grid((unsigned)((q + T_BM - 1) / T_BM), (unsigned)splits);
@@ -844,7 +880,7 @@ static void launch_tile_minb(bool vec, int mode, const float *qv, const float *q
     do {                                                                                           \
         cudaFuncSetAttribute(tile_kernel<V, M, MINB>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm); \
         tile_kernel<V, M, MINB><<<grid, T_THREADS, sm, st>>>(qv, q_inv, q, xv, x_inv, n, d, scores, ld, k, \
-                                                            kcap, (int)per, ps, pi, ldp);          \
+                                                            kcap, ps, pi, ldp);                    \
     } while (0)
     if (vec && mode == UM_OUT_TOPK) UM_TILE_GO(true, UM_OUT_TOPK);
     else if (vec) UM_TILE_GO(true, UM_OUT_SCORES);
@@ -855,12 +891,12 @@ static void launch_tile_minb(bool vec, int mode, const float *qv, const float *q
 
 static void launch_tile(bool vec, int mode, const float *qv, const float *q_inv, long q,
                         const float *xv, const float *x_inv, long n, int d, float *scores, long ld,
-                        int k, int kcap, long per, int splits, float *ps, int *pi, size_t ldp,
+                        int k, int kcap, int minb, int splits, float *ps, int *pi, size_t ldp,
                         cudaStream_t st) {
-    if (um_tile_minb() == 1)
-        launch_tile_minb<1>(vec, mode, qv, q_inv, q, xv, x_inv, n, d, scores, ld, k, kcap, per, splits, ps, pi, ldp, st);
+    if (minb == 1)
+        launch_tile_minb<1>(vec, mode, qv, q_inv, q, xv, x_inv, n, d, scores, ld, k, kcap, splits, ps, pi, ldp, st);
     else
-        launch_tile_minb<2>(vec, mode, qv, q_inv, q, xv, x_inv, n, d, scores, ld, k, kcap, per, splits, ps, pi, ldp, st);
+        launch_tile_minb<2>(vec, mode, qv, q_inv, q, xv, x_inv, n, d, scores, ld, k, kcap, splits, ps, pi, ldp, st);
 }
 
 // Scores for columns [0, n) of the given (already offset) stored vectors.
@@ -873,15 +909,15 @@ static int um_scores_any(const float *qv, const float *q_inv, long q, const floa
     if ((flags & UM_RECALL_TF32) && q > UM_SMALL_Q)
         return um_recall_tf32_scores(qv, q_inv, q, xv, x_inv, n, d, scores, ld, st);
     if (q <= UM_SMALL_Q) {
-        um_fused_plan_t p = um_fused_plan(q, n);
+        um_fused_plan_t p = um_fused_plan(q, n, 1);
         launch_small_any(vec, UM_OUT_SCORES, qv, q_inv, q, xv, x_inv, n, d, scores, ld, 0, 16,
                          p.per, p.splits, NULL, NULL, 0, st);
     } else {
         long nt = (n + T_BN - 1) / T_BN;
         // About one tile per block (grid.y is limited to 65535).
         long per = (nt + 65534) / 65535;
-        launch_tile(vec, UM_OUT_SCORES, qv, q_inv, q, xv, x_inv, n, d, scores, ld, 0, 16, per,
-                    (int)((nt + per - 1) / per), NULL, NULL, 0, st);
+        launch_tile(vec, UM_OUT_SCORES, qv, q_inv, q, xv, x_inv, n, d, scores, ld, 0, 16,
+                    um_tile_minb(q, n), (int)((nt + per - 1) / per), NULL, NULL, 0, st);
     }
     return um_launch_status();
 }
@@ -921,7 +957,7 @@ extern "C" int um_recall_gpu_select(const float *scores, long rows, long cols, l
 extern "C" size_t um_recall_topk_workspace_bytes(long q, long n, int d, int k, unsigned flags) {
     if (um_recall_check_dims(n, q, d, k, NULL, 0) != UM_RECALL_OK) return 0;
     if (um_use_fused(q, k, flags)) {
-        um_fused_plan_t p = um_fused_plan(q, n);
+        um_fused_plan_t p = um_fused_plan(q, n, k);
         return 2 * um_align((size_t)q * p.splits * k * 4);
     }
     long c = um_chunk_cols(q, n, k);
@@ -938,7 +974,7 @@ extern "C" int um_recall_gpu_topk(const float *qv, const float *q_inv, long q, c
     if (ws_bytes < um_recall_topk_workspace_bytes(q, n, d, k, flags)) return UM_RECALL_ENOSPACE;
     char *w = (char *)ws;
     if (um_use_fused(q, k, flags)) {
-        um_fused_plan_t p = um_fused_plan(q, n);
+        um_fused_plan_t p = um_fused_plan(q, n, k);
         size_t ldp = (size_t)p.splits * k;
         float *ps = (float *)w;
         int *pi = (int *)(w + um_align((size_t)q * ldp * 4));
@@ -948,7 +984,7 @@ extern "C" int um_recall_gpu_topk(const float *qv, const float *q_inv, long q, c
             launch_small_any(vec, UM_OUT_TOPK, qv, q_inv, q, xv, x_inv, n, d, NULL, 0, k, kcap, p.per,
                              p.splits, ps, pi, ldp, st);
         else
-            launch_tile(vec, UM_OUT_TOPK, qv, q_inv, q, xv, x_inv, n, d, NULL, 0, k, kcap, p.per,
+            launch_tile(vec, UM_OUT_TOPK, qv, q_inv, q, xv, x_inv, n, d, NULL, 0, k, kcap, p.minb,
                         p.splits, ps, pi, ldp, st);
         int r = um_launch_status();
         if (r != UM_RECALL_OK) return r;

@@ -2,7 +2,9 @@
 // automatic port). Same flags, dataset, validation, digest and output as recall_demo; only the
 // memory management differs: stored vectors and queries are written in place on the host side
 // of a unified buffer, prefetched with advice, and results are read in place after a prefetch
-// back. UMSHIM_UB_FALLBACK=1 runs the pinned + explicit-copy fallback instead.
+// back. Buffers under 1 MiB (queries at small Q, results) are pinned + explicit copies, as the
+// unified buffer decides (a prefetch costs more than such a copy). UMSHIM_UB_FALLBACK=1 runs
+// the pinned + explicit-copy fallback for every buffer.
 #include "kernels/recall.h"
 #include "kernels/recall_data.h"
 #include "kernels/recall_demo_common.h"
@@ -113,9 +115,10 @@ int main(int argc, char **argv) {
     printf("validation: %ld queries checked, %ld failed, worst recall@%ld %.3f\n", tally.checked,
            tally.failed, o.k, tally.worst_recall);
     printf("timing: data %.1f ms, upload+norms %.1f ms, batches %.3f ms total (%.3f ms/batch), "
-           "validation %.1f ms; buffers %s\n",
+           "validation %.1f ms; buffers: stored %s, queries %s, results %s\n",
            t_data * 1e3, t_upload * 1e3, t_batches * 1e3, t_batches * 1e3 / o.batches,
-           t_validate * 1e3, um_ub_kind_name(x.kind));
+           t_validate * 1e3, um_ub_kind_name(x.kind), um_ub_kind_name(q.kind),
+           um_ub_kind_name(idx.kind));
     um_ub_free(&x);
     um_ub_free(&xinv);
     um_ub_free(&q);

@@ -238,9 +238,11 @@ static void case_unified(unsigned flags, int env, um_ub_kind_t expect) {
     if (env) setenv(UM_UB_FALLBACK_ENV, "1", 1);
     else unsetenv(UM_UB_FALLBACK_ENV);
     um_ub_t b, inv;
-    const int n = 1000, d = 96;
+    const int n = 4000, d = 96; // 1.5 MB: above UM_UB_SMALL_BYTES; inv (16 KB) is below
     EXPECT(um_ub_init(&b, (size_t)n * d * 4, 0, flags) == 0, "ub init");
     EXPECT(um_ub_init(&inv, (size_t)n * 4, 0, flags) == 0, "ub init inv");
+    EXPECT(inv.kind == ((flags & UM_UB_ALLOW_SMALL_MANAGED) ? expect : UM_UB_PINNED), "small ub kind %s",
+           um_ub_kind_name(inv.kind));
     EXPECT(b.kind == expect, "ub kind %s, expected %s", um_ub_kind_name(b.kind), um_ub_kind_name(expect));
     float *h = (float *)b.host;
     for (int i = 0; i < n * d; i++) h[i] = (float)((i % d) == (i / d) % d ? 2 : 0);
@@ -298,6 +300,7 @@ int main(void) {
     case_errors();
     case_unified(0, 0, cma ? UM_UB_MANAGED : UM_UB_PINNED);
     case_unified(UM_UB_FORCE_PINNED, 0, UM_UB_PINNED);
+    case_unified(UM_UB_ALLOW_SMALL_MANAGED, 0, cma ? UM_UB_MANAGED : UM_UB_PINNED);
     case_unified(0, 1, UM_UB_PINNED);
     printf("recall_gpu_test: %d checks passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;

@@ -13,7 +13,7 @@ int um_ub_init(um_ub_t *b, size_t bytes, int device, unsigned flags) {
     int cma = 0;
     cudaError_t e = cudaDeviceGetAttribute(&cma, cudaDevAttrConcurrentManagedAccess, device);
     if (e != cudaSuccess) return e;
-    um_ub_kind_t kind = um_ub_choose_kind(cma, flags, getenv(UM_UB_FALLBACK_ENV));
+    um_ub_kind_t kind = um_ub_choose_kind(cma, flags, getenv(UM_UB_FALLBACK_ENV), bytes);
     if (kind == UM_UB_MANAGED) {
         // Never more managed memory than the device has free: past that, managed memory
         // oversubscribes, which can stall a shared GPU. Pinned memory fails cleanly instead.

@@ -24,7 +24,12 @@ typedef enum {
 } um_ub_advice_t;
 
 #define UM_UB_FORCE_PINNED 0x1u
+#define UM_UB_ALLOW_SMALL_MANAGED 0x2u // managed even below UM_UB_SMALL_BYTES
 #define UM_UB_FALLBACK_ENV "UMSHIM_UB_FALLBACK"
+
+// Below this size a buffer is pinned + explicit copies: on the H100 a prefetch of a small
+// range costs ~70 us, more than copying the bytes (DESIGN.md, "Measured").
+#define UM_UB_SMALL_BYTES (1u << 20)
 
 typedef struct {
     void *host;  // CPU pointer (== dev when managed)
@@ -34,9 +39,11 @@ typedef struct {
     um_ub_kind_t kind;
 } um_ub_t;
 
-// Pure decision (no CUDA): managed iff the device has concurrent managed access and neither
-// the flag nor the environment value ("1", "true", "yes") forces the fallback.
-um_ub_kind_t um_ub_choose_kind(int concurrent_managed_access, unsigned flags, const char *env_value);
+// Pure decision (no CUDA): managed iff the device has concurrent managed access, the buffer
+// is not small (or UM_UB_ALLOW_SMALL_MANAGED), and neither UM_UB_FORCE_PINNED nor the
+// environment value ("1", "true", "yes") forces the fallback.
+um_ub_kind_t um_ub_choose_kind(int concurrent_managed_access, unsigned flags, const char *env_value,
+                               size_t bytes);
 
 // Returns 0 (a cudaError_t) on success; on failure *b is zeroed and nothing is leaked.
 int um_ub_init(um_ub_t *b, size_t bytes, int device, unsigned flags);

@@ -6,23 +6,35 @@
 
 #include <string.h>
 
+#define BIG (64u << 20)
+
 START_TEST(test_choose_kind_managed_when_supported) {
-    ck_assert_int_eq(um_ub_choose_kind(1, 0, NULL), UM_UB_MANAGED);
-    ck_assert_int_eq(um_ub_choose_kind(1, 0, "0"), UM_UB_MANAGED);
-    ck_assert_int_eq(um_ub_choose_kind(1, 0, ""), UM_UB_MANAGED);
+    ck_assert_int_eq(um_ub_choose_kind(1, 0, NULL, BIG), UM_UB_MANAGED);
+    ck_assert_int_eq(um_ub_choose_kind(1, 0, "0", BIG), UM_UB_MANAGED);
+    ck_assert_int_eq(um_ub_choose_kind(1, 0, "", BIG), UM_UB_MANAGED);
+    ck_assert_int_eq(um_ub_choose_kind(1, 0, NULL, UM_UB_SMALL_BYTES), UM_UB_MANAGED);
 }
 END_TEST
 
 START_TEST(test_choose_kind_falls_back_without_concurrent_access) {
-    ck_assert_int_eq(um_ub_choose_kind(0, 0, NULL), UM_UB_PINNED);
+    ck_assert_int_eq(um_ub_choose_kind(0, 0, NULL, BIG), UM_UB_PINNED);
+}
+END_TEST
+
+START_TEST(test_choose_kind_small_buffers_pinned) {
+    ck_assert_int_eq(um_ub_choose_kind(1, 0, NULL, UM_UB_SMALL_BYTES - 1), UM_UB_PINNED);
+    ck_assert_int_eq(um_ub_choose_kind(1, 0, NULL, 4096), UM_UB_PINNED);
+    ck_assert_int_eq(um_ub_choose_kind(1, UM_UB_ALLOW_SMALL_MANAGED, NULL, 4096), UM_UB_MANAGED);
+    ck_assert_int_eq(um_ub_choose_kind(0, UM_UB_ALLOW_SMALL_MANAGED, NULL, 4096), UM_UB_PINNED);
 }
 END_TEST
 
 START_TEST(test_choose_kind_forced_by_flag_or_env) {
-    ck_assert_int_eq(um_ub_choose_kind(1, UM_UB_FORCE_PINNED, NULL), UM_UB_PINNED);
-    ck_assert_int_eq(um_ub_choose_kind(1, 0, "1"), UM_UB_PINNED);
-    ck_assert_int_eq(um_ub_choose_kind(1, 0, "true"), UM_UB_PINNED);
-    ck_assert_int_eq(um_ub_choose_kind(1, 0, "yes"), UM_UB_PINNED);
+    ck_assert_int_eq(um_ub_choose_kind(1, UM_UB_FORCE_PINNED, NULL, BIG), UM_UB_PINNED);
+    ck_assert_int_eq(um_ub_choose_kind(1, UM_UB_FORCE_PINNED | UM_UB_ALLOW_SMALL_MANAGED, NULL, 4096), UM_UB_PINNED);
+    ck_assert_int_eq(um_ub_choose_kind(1, 0, "1", BIG), UM_UB_PINNED);
+    ck_assert_int_eq(um_ub_choose_kind(1, 0, "true", BIG), UM_UB_PINNED);
+    ck_assert_int_eq(um_ub_choose_kind(1, 0, "yes", BIG), UM_UB_PINNED);
 }
 END_TEST
 
@@ -41,6 +53,7 @@ Suite *unified_buffer_suite(void) {
     suite_add_tcase(s, core);
     TCase *limits = tcase_create("limits");
     tcase_add_test(limits, test_choose_kind_falls_back_without_concurrent_access);
+    tcase_add_test(limits, test_choose_kind_small_buffers_pinned);
     suite_add_tcase(s, limits);
     TCase *errors = tcase_create("errors");
     tcase_add_test(errors, test_choose_kind_forced_by_flag_or_env);
