@@ -22,8 +22,18 @@ $B/recall_demo --bogus; echo "rc=$?"; $B/recall_demo --n 5 --k 6; echo "rc=$?"; 
 CUDA_VISIBLE_DEVICES= $B/recall_demo --n 1000; echo "rc=$? (no GPU visible)"
 } 2>&1 | tee "$OUT/demo.log"
 echo "=== bench"; timeout 300 $B/recall_bench "$@" 2>&1 | tee "$OUT/bench.log"; echo "rc=$?"
-echo "=== bench, tile kernel without register cap (UM_RECALL_TILE_MINB=1)"
-UM_RECALL_TILE_MINB=1 timeout 300 $B/recall_bench "$@" 2>&1 | tee "$OUT/bench_minb1.log" | grep -E "^\|"; echo "rc=$?"
+echo "=== bench k=100"; timeout 300 $B/recall_bench --k 100 2>&1 | tee "$OUT/bench_k100.log" | grep -E "^\|"
+if [ -f $B/libumshim.so ]; then
+{
+  echo "=== recall_demo under umshim vs the hand port (N=1e5 Q=100, 10 batches)"
+  A="--batches 10 --validate 1 --show 0"
+  $B/recall_demo $A | grep -E "digest|timing"
+  $B/recall_demo_um $A | grep -E "digest|timing"
+  for m in passthrough managed prefetch auto; do
+    echo "--- UMSHIM_MODE=$m"; UMSHIM_MODE=$m LD_PRELOAD=$PWD/$B/libumshim.so timeout 120 $B/recall_demo $A 2>&1 | grep -E "digest|timing|umshim|error"; echo "rc=$?"
+  done
+} 2>&1 | tee "$OUT/shim.log"
+fi
 {
 echo "=== memcheck"; timeout 200 compute-sanitizer --tool memcheck --print-limit 5 $B/recall_gpu_test 2>&1 | tail -6
 echo "=== racecheck (tile fused, small-Q fused, chunked)"

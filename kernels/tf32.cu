@@ -1,6 +1,6 @@
 // TF32 tensor-core scores (the optional fast path, UM_RECALL_TF32).
 //
-// A 128x128x32 block tile on 8 warps (2 x 4), each warp owning 64x32 through wmma
+// A 128x128x16 block tile on 8 warps (2 x 4), each warp owning 64x32 through wmma
 // m16n16k8 TF32 fragments with FP32 accumulation. Both operands are K-contiguous rows
 // (queries and stored vectors), which is exactly wmma's row-major A and column-major B, so
 // tiles are copied into shared memory without transposition. TF32 keeps 10 mantissa bits:
@@ -17,20 +17,21 @@ using namespace nvcuda;
 
 #define W_BM 128
 #define W_BN 128
-#define W_BK 32
+#define W_BK 16 // 16 keeps the register staging small enough for 2 blocks per SM
 #define W_LD (W_BK + 4) // floats; a multiple of 4 as wmma requires, padded against conflicts
 #define W_THREADS 256
 
 // --- loads ---
-// 128 rows x 32 columns = 1024 float4: 4 per thread.
+// 128 rows x 16 columns = 512 float4: 2 per thread.
+#define W_V4 (W_BM * W_BK / 4 / W_THREADS)
 template <bool VEC>
 static __device__ __forceinline__ void w_load(const float *__restrict__ base, long rows, int d,
-                                              long r0, int k0, float4 (&reg)[4]) {
+                                              long r0, int k0, float4 (&reg)[W_V4]) {
 #pragma unroll
-    for (int h = 0; h < 4; h++) {
+    for (int h = 0; h < W_V4; h++) {
         int e = threadIdx.x + h * W_THREADS;
-        long r = r0 + e / 8;
-        int c = k0 + (e % 8) * 4;
+        long r = r0 + e / (W_BK / 4);
+        int c = k0 + (e % (W_BK / 4)) * 4;
         if (VEC) {
             reg[h] = (r < rows && c < d) ? __ldg((const float4 *)(base + (size_t)r * d + c))
                                          : make_float4(0.f, 0.f, 0.f, 0.f);
@@ -44,22 +45,22 @@ static __device__ __forceinline__ void w_load(const float *__restrict__ base, lo
     }
 }
 
-static __device__ __forceinline__ void w_store(float *sm, const float4 (&reg)[4]) {
+static __device__ __forceinline__ void w_store(float *sm, const float4 (&reg)[W_V4]) {
 #pragma unroll
-    for (int h = 0; h < 4; h++) {
+    for (int h = 0; h < W_V4; h++) {
         int e = threadIdx.x + h * W_THREADS;
         float4 v = reg[h];
         v.x = wmma::__float_to_tf32(v.x);
         v.y = wmma::__float_to_tf32(v.y);
         v.z = wmma::__float_to_tf32(v.z);
         v.w = wmma::__float_to_tf32(v.w);
-        *(float4 *)(sm + (e / 8) * W_LD + (e % 8) * 4) = v;
+        *(float4 *)(sm + (e / (W_BK / 4)) * W_LD + (e % (W_BK / 4)) * 4) = v;
     }
 }
 
 // --- kernel ---
 template <bool VEC>
-static __global__ void __launch_bounds__(W_THREADS)
+static __global__ void __launch_bounds__(W_THREADS, 2)
     tf32_kernel(const float *__restrict__ qv, const float *__restrict__ q_inv, long q,
                 const float *__restrict__ xv, const float *__restrict__ x_inv, long n, int d,
                 float *scores, long ld) {
@@ -76,7 +77,7 @@ static __global__ void __launch_bounds__(W_THREADS)
 #pragma unroll
         for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.f);
 
-    float4 ra[4], rb[4];
+    float4 ra[W_V4], rb[W_V4];
     w_load<VEC>(qv, q, d, q0, 0, ra);
     w_load<VEC>(xv, n, d, n0, 0, rb);
     w_store(As, ra);
@@ -111,23 +112,26 @@ static __global__ void __launch_bounds__(W_THREADS)
         }
         __syncthreads();
     }
-    // Epilogue through shared memory: each warp stages its 64x32 block, then scales and stores
-    // it row by row (coalesced, bounds-checked).
-    float *stage = wsm + warp * 64 * 36;
-#pragma unroll
-    for (int i = 0; i < 4; i++)
-#pragma unroll
-        for (int j = 0; j < 2; j++)
-            wmma::store_matrix_sync(stage + i * 16 * 36 + j * 16, acc[i][j], 36, wmma::mem_row_major);
-    __syncwarp();
+    // Epilogue through shared memory (the operand stages are free after the last barrier):
+    // each warp stages 16 x 32 of its block at a time, then scales and stores it row by row
+    // (coalesced, bounds-checked).
+    float *stage = wsm + warp * 16 * 36;
     int lane = threadIdx.x & 31;
     long c = n0 + wn * 32 + lane;
     float xs = c < n ? x_inv[c] : 0.f;
-    for (int r = 0; r < 64; r++) {
-        long row = q0 + wm * 64 + r;
-        if (row >= q || c >= n) continue;
-        float s = stage[r * 36 + lane] * q_inv[row] * xs;
-        scores[(size_t)row * ld + c] = fminf(fmaxf(s, -1.f), 1.f) + 0.f; // -0 -> +0, as in cosine.cu
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+#pragma unroll
+        for (int j = 0; j < 2; j++)
+            wmma::store_matrix_sync(stage + j * 16, acc[i][j], 36, wmma::mem_row_major);
+        __syncwarp();
+        for (int r = 0; r < 16; r++) {
+            long row = q0 + wm * 64 + i * 16 + r;
+            if (row >= q || c >= n) continue;
+            float s = stage[r * 36 + lane] * q_inv[row] * xs;
+            scores[(size_t)row * ld + c] = fminf(fmaxf(s, -1.f), 1.f) + 0.f; // -0 -> +0, as in cosine.cu
+        }
+        __syncwarp();
     }
 }
 
@@ -135,7 +139,7 @@ static __global__ void __launch_bounds__(W_THREADS)
 extern "C" int um_recall_tf32_scores(const float *qv, const float *q_inv, long q, const float *xv,
                                      const float *x_inv, long n, int d, float *scores, long ld,
                                      cudaStream_t st) {
-    size_t sm = (size_t)2 * (W_BM + W_BN) * W_LD * 4; // 73,728 B; the epilogue reuses it
+    size_t sm = (size_t)2 * (W_BM + W_BN) * W_LD * 4; // 40,960 B; the epilogue reuses 18 KB of it
     dim3 grid((unsigned)((n + W_BN - 1) / W_BN), (unsigned)((q + W_BM - 1) / W_BM));
     bool vec = (d % 4) == 0 && ((uintptr_t)qv % 16) == 0 && ((uintptr_t)xv % 16) == 0;
     if (vec) {
