@@ -359,32 +359,24 @@ static unsigned advise_of_rule(int rule) {
                                  : UM_ADV_PREFER_DEVICE;
 }
 
-// Applies a policy file entry's keys over the built-in decision (auto). Placement is
-// applied by the caller (it can change only for a new allocation).
+// Applies a policy file entry's keys over auto's built-in decision for managed memory (the
+// caller has settled placement: a device placement never gets here, so every key applies).
 static void apply_file(const um_pol_t *pol, um_decision_t *d, const um_pf_entry_t *e,
                        uint64_t bytes) {
     set_copies(pol, d, bytes);
-    if (d->placement == UM_PLACE_MANAGED) {
-        if (e->set & UM_PF_ADVISE) {
-            d->advise = e->advise;
-        }
-        if (e->set & UM_PF_PREFETCH) {
-            d->prefetch = e->prefetch;
-        }
-        if (e->set & UM_PF_HOST_PREFETCH) {
-            d->host_prefetch_before_read = e->host_prefetch_before_read;
-        }
-    } else {
-        d->advise = 0;
-        d->prefetch = UM_PF_NONE;
+    if (e->set & UM_PF_ADVISE) {
+        d->advise = e->advise;
     }
-    // Host copies cannot reach device memory, whatever the file says.
-    if ((e->set & UM_PF_COPY_H2D) &&
-        (e->copy_h2d != UM_COPY_HOST || d->placement == UM_PLACE_MANAGED)) {
+    if (e->set & UM_PF_PREFETCH) {
+        d->prefetch = e->prefetch;
+    }
+    if (e->set & UM_PF_HOST_PREFETCH) {
+        d->host_prefetch_before_read = e->host_prefetch_before_read;
+    }
+    if (e->set & UM_PF_COPY_H2D) {
         d->copy_h2d = e->copy_h2d;
     }
-    if ((e->set & UM_PF_COPY_D2H) &&
-        (e->copy_d2h != UM_COPY_HOST || d->placement == UM_PLACE_MANAGED)) {
+    if (e->set & UM_PF_COPY_D2H) {
         d->copy_d2h = e->copy_d2h;
     }
     char text[128];

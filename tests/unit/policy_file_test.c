@@ -180,6 +180,9 @@ START_TEST(test_policy_file_value_names) {
     ck_assert_str_eq(um_pf_advise_text(UM_ADV_PREFER_DEVICE | UM_ADV_READ_MOSTLY, buf, sizeof buf),
                      "read_mostly,prefer_device");
     ck_assert_str_eq(um_pf_advise_text(UM_ADV_READ_MOSTLY, buf, 5), "");
+    buf[0] = 'x';
+    um_pf_advise_text(0, buf, 0); // no room at all: untouched
+    ck_assert_int_eq(buf[0], 'x');
     ck_assert_str_eq(um_pf_advise_text(UM_ADV_READ_MOSTLY | UM_ADV_PREFER_HOST, buf, 20),
                      "read_mostly");
     ck_assert_str_eq(um_pf_placement_name(UM_PLACE_MANAGED), "managed");
@@ -248,6 +251,38 @@ START_TEST(test_policy_file_many_sites) {
     k += (size_t)snprintf(text + k, cap - k, "site lib.so+0x3 placement=managed\n");
     expect_error(text, "p.txt:20002: site lib.so+0x3 already set at line 5");
     free(text);
+}
+END_TEST
+
+// Files bigger than the first read buffer, and bigger than UM_PF_FILE_MAX, from disk.
+START_TEST(test_policy_file_read_large_files) {
+    char path[512];
+    const char *dir = getenv("TEST_TMPDIR");
+    snprintf(path, sizeof path, "%s/umpfbigXXXXXX", dir != NULL && dir[0] ? dir : "/tmp");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, HDR);
+    for (int i = 0; i < 3000; i++) {
+        fprintf(f, "site lib.so+0x%x placement=device  # number %d\n", i, i);
+    }
+    fflush(f);
+    um_pf_t pf;
+    char err[600];
+    ck_assert_msg(um_pf_read(path, &pf, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(pf.n, 3000);
+    um_pf_free(&pf);
+    // Pad with comment lines past the size limit.
+    static char pad[1 << 16];
+    memset(pad, '#', sizeof pad - 1);
+    pad[0] = '\n';
+    for (size_t total = 0; total <= UM_PF_FILE_MAX; total += sizeof pad - 1) {
+        fputs(pad, f);
+    }
+    fclose(f);
+    ck_assert_int_eq(um_pf_read(path, &pf, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, ":0: file larger than 16777216 bytes"));
+    unlink(path);
 }
 END_TEST
 
@@ -435,6 +470,7 @@ Suite *policy_file_suite(void) {
     tcase_add_test(limits, test_policy_file_longest_site_and_line);
     tcase_add_test(limits, test_policy_file_long_comment_cut_is_trimmed);
     tcase_add_test(limits, test_policy_file_many_sites);
+    tcase_add_test(limits, test_policy_file_read_large_files);
     tcase_add_test(limits, test_policy_file_format_limits);
     suite_add_tcase(s, limits);
     TCase *errors = tcase_create("errors");

@@ -302,6 +302,18 @@ START_TEST(test_stats_host_side_ends_of_copies) {
     ck_assert_uint_eq(A(2)->c.h2d_n, 1);
     ck_assert_uint_eq(A(2)->c.d2h_n, 1);
     ck_assert_uint_eq(um_stats_site(st, "pinned")->other_allocs, 1);
+    // H2H between two known allocations counts on both; a copy without a direction on none.
+    feed(ev_alloc_kind(3, MiB, UM_MEM_DEVICE, UM_MEM_DEVICE, "plain"));
+    hh.src_id = 3;
+    feed(hh);
+    ck_assert_uint_eq(A(3)->c.h2h_n, 1);
+    ck_assert_uint_eq(A(1)->c.h2h_n, 2);
+    um_event_t odd = ev_upload(3, 10);
+    odd.dir = UM_DIR_NONE;
+    feed(odd);
+    ck_assert_uint_eq(A(3)->c.h2d_n, 0);
+    ck_assert_uint_eq(um_stats_site(st, "plain")->device_allocs, 1);
+    ck_assert_uint_eq(um_stats_totals(st)->copies_n[UM_DIR_NONE], 1);
 }
 END_TEST
 

@@ -383,8 +383,15 @@ START_TEST(test_policy_live_allocations_report_what_they_are) {
     ck_assert_uint_eq(d.advise, 0);
     ck_assert_int_eq(d.prefetch, UM_PF_ON_LAUNCH);
     ck_assert_int_eq(d.copy_h2d, UM_COPY_DRIVER);
-    um_pol_t *p = make(UM_MODE_MANAGED, 0);
-    um_event_t ev = ev_alloc_kind(3, 64 * MiB, UM_MEM_MANAGED, UM_MEM_MANAGED, "s");
+    um_pol_t *p = make(UM_MODE_AUTO, 32 * MiB); // big program-managed uploads are staged too
+    um_event_t ev = ev_alloc_kind(3, 2ull << 30, UM_MEM_MANAGED, UM_MEM_MANAGED, "s");
+    um_pol_observe(p, &ev);
+    d = um_pol_decide_live(p, 3);
+    ck_assert_int_eq(d.copy_h2d, UM_COPY_STAGED);
+    ck_assert_ptr_nonnull(strstr(d.reason, "2 GiB"));
+    um_pol_destroy(p);
+    p = make(UM_MODE_MANAGED, 0);
+    ev = ev_alloc_kind(3, 64 * MiB, UM_MEM_MANAGED, UM_MEM_MANAGED, "s");
     um_pol_observe(p, &ev);
     d = um_pol_decide_live(p, 3);
     ck_assert_int_eq(d.rule, UM_RULE_PROGRAM_MANAGED);
@@ -495,6 +502,23 @@ START_TEST(test_policy_file_overrides_auto) {
     feed(ev_alloc_kind(2, 64 * MiB, UM_MEM_DEVICE, UM_MEM_DEVICE, "ipcsite"));
     assert_device(live(2), UM_RULE_FILE);
     unlink(path);
+    // Every key, on a live allocation.
+    path = temp_file("# umshim policy v1\n"
+                     "site all advise=accessed_by_host,prefer_host prefetch=none copy_h2d=host "
+                     "copy_d2h=driver host_prefetch=on\n");
+    ck_assert_msg(um_pol_load(pol, path, err, sizeof err) == 0, "%s", err);
+    feed(ev_alloc(3, 3ull << 30, "all"));
+    feed(ev_upload(3, 4096));
+    d = live(3);
+    ck_assert_int_eq(d.rule, UM_RULE_FILE);
+    ck_assert_uint_eq(d.advise, UM_ADV_ACCESSED_BY_HOST | UM_ADV_PREFER_HOST);
+    ck_assert_int_eq(d.prefetch, UM_PF_NONE);
+    ck_assert_int_eq(d.copy_h2d, UM_COPY_HOST);
+    ck_assert_int_eq(d.copy_d2h, UM_COPY_DRIVER);
+    ck_assert_int_eq(d.host_prefetch_before_read, 1);
+    // The new file replaced the old one.
+    assert_auto_managed(fresh("tuned", 64 * MiB), UM_RULE_NEW, PD);
+    unlink(path);
 }
 END_TEST
 
@@ -538,6 +562,7 @@ START_TEST(test_policy_save_writes_learned_sites) {
     feed(ev_alloc(5, 4096, "app+0x50"));
     feed(ev_alloc(6, 64 * MiB, "app+0x50"));
     feed(ev_alloc(7, 64 * MiB, "site with space"));
+    feed(ev_alloc(8, 64 * MiB, "")); // no site: cannot be matched next run, not written
     char path[512];
     temp_path(path);
     ck_assert_int_eq(um_pol_save(pol, path), 0);

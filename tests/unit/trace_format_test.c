@@ -446,6 +446,29 @@ START_TEST(test_trace_parse_rejects_bad_strings) {
 }
 END_TEST
 
+START_TEST(test_trace_escape_helpers) {
+    char buf[32];
+    ck_assert_int_eq(um_trace_escape("a b\\c", buf, sizeof buf), 9);
+    ck_assert_str_eq(buf, "a\\x20b\\\\c");
+    ck_assert_int_eq(um_trace_escape("a b", buf, 6), -1); // needs 7 with the NUL
+    ck_assert_str_eq(buf, "");
+    ck_assert_int_eq(um_trace_escape("a b", buf, 7), 6);
+    ck_assert_int_eq(um_trace_escape("x", NULL, 0), -1);
+    ck_assert_int_eq(um_trace_escape("x", buf, 0), -1);
+    char out[8];
+    const char *why = NULL;
+    size_t at = 99;
+    ck_assert_int_eq(um_trace_unescape("a\\x20b", 6, out, sizeof out, &why, &at), 0);
+    ck_assert_str_eq(out, "a b");
+    ck_assert_int_eq(um_trace_unescape("", 0, out, 0, &why, &at), -1);
+    ck_assert_str_eq(why, "too long");
+    ck_assert_int_eq(um_trace_unescape("abcdefgh", 8, out, sizeof out, &why, &at), -1);
+    ck_assert_str_eq(why, "too long");
+    ck_assert_int_eq(um_trace_unescape("ab\\q", 4, out, sizeof out, &why, &at), -1);
+    ck_assert_uint_eq(at, 2);
+}
+END_TEST
+
 START_TEST(test_trace_parse_rejects_null_arguments) {
     um_event_t ev;
     char err[64];
@@ -514,6 +537,7 @@ Suite *trace_format_suite(void) {
     tcase_add_test(errors, test_trace_parse_rejects_structure_errors);
     tcase_add_test(errors, test_trace_parse_rejects_bad_numbers);
     tcase_add_test(errors, test_trace_parse_rejects_bad_strings);
+    tcase_add_test(errors, test_trace_escape_helpers);
     tcase_add_test(errors, test_trace_parse_rejects_null_arguments);
     tcase_add_test(errors, test_trace_format_rejects_unwritable_events);
     suite_add_tcase(s, errors);
