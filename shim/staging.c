@@ -459,7 +459,10 @@ static int slot_acquire(um_stage_copy_t *c) {
             um_stage_slot_t *s = &g.slot[i];
             if (s->busy)
                 continue;
-            int rank = s->pinned == NULL ? 1 : (s->nev > 0 && s->ev_ctx == ctx ? 3 : 2);
+            // Prefer buffers ready for this context, then ones with no DMA of an earlier
+            // async H2D still queued (a copy on another stream would wait for it).
+            int rank = s->pinned == NULL ? 2 : (s->nev > 0 && s->ev_ctx == ctx ? 6 : 4);
+            rank += s->fifo_len == 0;
             if (rank > best_rank) {
                 best = s;
                 best_rank = rank;
