@@ -18,7 +18,8 @@
     DRV(cuDevicePrimaryCtxRetain) DRV(cuDevicePrimaryCtxRelease) DRV(cuCtxSetCurrent)              \
     DRV(cuCtxSynchronize) DRV(cuMemAlloc) DRV(cuMemAllocManaged) DRV(cuMemFree)                    \
     DRV(cuMemAllocHost) DRV(cuMemFreeHost) DRV(cuMemcpyHtoD) DRV(cuMemcpyDtoH) DRV(cuMemcpyDtoD)   \
-    DRV(cuMemcpyHtoDAsync) DRV(cuMemcpyDtoHAsync) DRV(cuMemcpy) DRV(cuMemcpy2D) DRV(cuMemsetD8)    \
+    DRV(cuMemcpyHtoDAsync) DRV(cuMemcpyDtoHAsync) DRV(cuMemcpy) DRV(cuMemcpyAsync) DRV(cuMemcpy2D)  \
+    DRV(cuMemsetD8)                                                                                \
     DRV(cuMemsetD32) DRV(cuMemsetD32Async) DRV(cuMemGetInfo) DRV(cuMemGetAddressRange)             \
     DRV(cuPointerGetAttribute) DRV(cuPointerGetAttributes) DRV(cuStreamCreate)                     \
     DRV(cuStreamDestroy) DRV(cuStreamSynchronize) DRV(cuStreamBeginCapture)                        \

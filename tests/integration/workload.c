@@ -200,10 +200,11 @@ int main(void) {
     CK(drv.cuStreamBeginCapture(cs, CU_STREAM_CAPTURE_MODE_GLOBAL));
     void *p_gscale[] = {&g, &two, &gn};
     launch(scale, 1, cs, p_gscale, NULL);
-    float gout[256];
-    CK(drv.cuMemcpyDtoHAsync(gout, g, sizeof gout, cs));
-    expect.copy_d2h++;
-    expect.bytes_d2h += sizeof gout;
+    // A device-to-device copy in the capture (a pageable-host memcpy node is not portable).
+    CUdeviceptr gcopy = small + 3072;
+    CK(drv.cuMemcpyAsync(gcopy, g, 256 * sizeof(float), cs));
+    expect.copy_d2d++;
+    expect.bytes_d2d += 256 * sizeof(float);
     CUgraph graph;
     CK(drv.cuStreamEndCapture(cs, &graph));
     CUgraphExec exec;
@@ -213,6 +214,8 @@ int main(void) {
         expect.graph++;
     }
     CK(drv.cuStreamSynchronize(cs));
+    float gout[256];
+    d2h(gout, gcopy, sizeof gout);
     printf("graph %08" PRIx32 " %08" PRIx32 "\n", bits(gout[0]), bits(gout[255]));
     CK(drv.cuGraphExecDestroy(exec));
     CK(drv.cuGraphDestroy(graph));
@@ -257,7 +260,8 @@ int main(void) {
     CUdeviceptr base;
     size_t bsize;
     CK(drv.cuMemGetAddressRange(&base, &bsize, x + 4096));
-    printf("pointer type %u range %zu %s base %s\n", mt1, rs1, mt1 == mt2 && rs1 == rs2 ? "consistent" : "INCONSISTENT",
+    // The memory type itself may change with the mode (managed memory); the two calls must agree.
+    printf("pointer range %zu %s base %s\n", rs1, mt1 == mt2 && rs1 == rs2 ? "consistent" : "INCONSISTENT",
            base == x && bsize == BIG_BYTES ? "ok" : "WRONG");
     size_t fr = 0, tot = 0;
     CK(drv.cuMemGetInfo(&fr, &tot));
@@ -275,8 +279,12 @@ int main(void) {
     dfree(victim);
     printf("double free %s\n", rcname(drv.cuMemFree(victim)));
     printf("htod invalid %s\n", rcname(drv.cuMemcpyHtoD((CUdeviceptr)0xdead0000ull, text, 16)));
-    printf("htod past end %s\n", rcname(drv.cuMemcpyHtoD(small + SMALL_BYTES - 8, text, 16)));
-    printf("dtoh freed %s\n", rcname(drv.cuMemcpyDtoH(back, victim, 16)));
+    if (drv_double_count("*") >= 0) {
+        // Only the test double checks these: a real driver sub-allocates small buffers, so a
+        // copy just past the end or from a freed buffer may land in mapped memory and succeed.
+        printf("htod past end %s\n", rcname(drv.cuMemcpyHtoD(small + SMALL_BYTES - 8, text, 16)));
+        printf("dtoh freed %s\n", rcname(drv.cuMemcpyDtoH(back, victim, 16)));
+    }
     printf("memset invalid %s\n", rcname(drv.cuMemsetD32((CUdeviceptr)0xdead0000ull, 0, 4)));
     // The data survived all of that.
     d2h(hz, z, BIG_BYTES);
