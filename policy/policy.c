@@ -616,7 +616,27 @@ int um_pol_save(const um_pol_t *pol, const char *path) {
         errno = e;
         return -1;
     }
-    int rc = um_pf_write(f, all, n);
+    int rc = 0;
+    if (fprintf(f,
+                "%s\n"
+                "# Learned by umshim: what mode auto decides for each allocation call site, from\n"
+                "# what this run observed (managed threshold %llu bytes). Edit freely; a key left\n"
+                "# out keeps the built-in rule. Keys: placement=device|managed,\n"
+                "# advise=none|read_mostly,prefer_device,prefer_host,accessed_by_device,\n"
+                "# accessed_by_host, prefetch=none|launch, copy|copy_h2d|copy_d2h=driver|host|staged,\n"
+                "# host_prefetch=on|off. Format: policy/policy_file.h.\n",
+                UM_PF_HEADER, (unsigned long long)pol->cfg.managed_threshold) < 0) {
+        rc = -1;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char line[UM_PF_LINE_MAX + 2];
+        if (um_pf_format_entry(&all[i], line, sizeof line) < 0) {
+            errno = EINVAL;
+            rc = -1;
+        } else if (fputs(line, f) == EOF) {
+            rc = -1;
+        }
+    }
     int e = errno;
     if (fclose(f) != 0 && rc == 0) {
         e = errno;
