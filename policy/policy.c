@@ -145,9 +145,9 @@ const char *um_pol_mode_name(um_mode_t mode) {
 struct um_pol {
     um_pol_config_t cfg;
     um_stats_t *stats;
-    um_pf_t file;          // loaded policy file (empty when none)
-    char file_name[64];    // its base name, for reasons
-    char **keep;           // UMSHIM_KEEP_DEVICE sites
+    um_pf_t file;       // loaded policy file (empty when none)
+    char file_name[64]; // its base name, for reasons
+    char **keep;        // UMSHIM_KEEP_DEVICE sites
     size_t nkeep;
 };
 
@@ -224,7 +224,8 @@ static int is_kept(const um_pol_t *pol, const char *site) {
 // --- decisions ---
 
 // snprintf for texts that may be cut short on purpose (reasons, comments are one line).
-static void fmt_trunc(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fmt_trunc(char *buf, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void fmt_trunc(char *buf, size_t n, const char *fmt, ...) {
     va_list ap;
@@ -294,27 +295,32 @@ static const char *bytes_text(uint64_t b, char *buf, size_t n) {
 }
 
 static void counts_facts(const um_stats_counts_t *c, char *buf, size_t n) {
-    snprintf(buf, n, "%llu uploads, %llu launches, %llu read-backs",
-             (unsigned long long)c->h2d_n, (unsigned long long)c->launch_n,
-             (unsigned long long)(c->d2h_n + c->host_read_n));
+    snprintf(buf, n, "%llu uploads, %llu launches, %llu read-backs", (unsigned long long)c->h2d_n,
+             (unsigned long long)c->launch_n, (unsigned long long)(c->d2h_n + c->host_read_n));
 }
 
 static int rule_of_pattern(um_pattern_t p) {
     switch (p) {
-    case UM_PAT_INPUT: return UM_RULE_INPUT;
-    case UM_PAT_STREAMED: return UM_RULE_STREAMED;
-    case UM_PAT_RESULT: return UM_RULE_RESULT;
-    case UM_PAT_INOUT: return UM_RULE_INOUT;
-    case UM_PAT_SCRATCH: return UM_RULE_SCRATCH;
-    case UM_PAT_HOST_ONLY: return UM_RULE_HOST_ONLY;
-    default: return UM_RULE_NEW;
+    case UM_PAT_INPUT:
+        return UM_RULE_INPUT;
+    case UM_PAT_STREAMED:
+        return UM_RULE_STREAMED;
+    case UM_PAT_RESULT:
+        return UM_RULE_RESULT;
+    case UM_PAT_INOUT:
+        return UM_RULE_INOUT;
+    case UM_PAT_SCRATCH:
+        return UM_RULE_SCRATCH;
+    case UM_PAT_HOST_ONLY:
+        return UM_RULE_HOST_ONLY;
+    default:
+        return UM_RULE_NEW;
     }
 }
 
 // Auto's class for a managed allocation: the rule and its facts. `a` may be NULL (a new
 // allocation), `s` may be NULL (a new site).
-static int classify(const um_stats_alloc_t *a, const um_stats_site_t *s, char *facts,
-                    size_t n) {
+static int classify(const um_stats_alloc_t *a, const um_stats_site_t *s, char *facts, size_t n) {
     um_pattern_t own = a != NULL ? a->pattern : UM_PAT_UNUSED;
     int mixed = 0;
     um_pattern_t hist = s != NULL ? um_stats_site_pattern(s, 0, &mixed) : UM_PAT_UNUSED;
@@ -418,18 +424,18 @@ static um_decision_t decide(um_pol_t *pol, const char *site, uint64_t bytes,
                     set_reason(pol, &d, UM_RULE_IPC, "site %s", site);
                 } else if (fe != NULL && (fe->set & UM_PF_PLACEMENT) &&
                            fe->placement == UM_PLACE_DEVICE) {
-                    set_reason(pol, &d, UM_RULE_FILE, "%s:%u: placement=device",
-                               pol->file_name, fe->line);
+                    set_reason(pol, &d, UM_RULE_FILE, "%s:%u: placement=device", pol->file_name,
+                               fe->line);
                 } else if (bytes < pol->cfg.managed_threshold) {
-                    set_reason(pol, &d, UM_RULE_SMALL, "%s < %llu", bytes_text(bytes, sz, sizeof sz),
+                    set_reason(pol, &d, UM_RULE_SMALL, "%s < %llu",
+                               bytes_text(bytes, sz, sizeof sz),
                                (unsigned long long)pol->cfg.managed_threshold);
                 } else {
                     set_reason(pol, &d, UM_RULE_AS_ALLOCATED,
                                "device memory (managed allocation refused or over budget)");
                 }
             } else {
-                set_reason(pol, &d, UM_RULE_AS_ALLOCATED, "%s memory",
-                           um_mem_kind_name(a->mem));
+                set_reason(pol, &d, UM_RULE_AS_ALLOCATED, "%s memory", um_mem_kind_name(a->mem));
             }
             return d;
         }
@@ -460,8 +466,7 @@ static um_decision_t decide(um_pol_t *pol, const char *site, uint64_t bytes,
         if (file_places) {
             d.placement = fe->placement;
         } else {
-            d.placement =
-                bytes < pol->cfg.managed_threshold ? UM_PLACE_DEVICE : UM_PLACE_MANAGED;
+            d.placement = bytes < pol->cfg.managed_threshold ? UM_PLACE_DEVICE : UM_PLACE_MANAGED;
         }
         if (d.placement == UM_PLACE_DEVICE) {
             set_copies(pol, &d, bytes);
@@ -576,8 +581,8 @@ static void learned_entry(const um_pol_t *pol, const um_stats_site_t *s, um_pf_e
     char facts[96];
     counts_facts(&s->c, facts, sizeof facts);
     fmt_trunc(e->comment, sizeof e->comment, "%s: %llu allocs, max %s, %s, %llu redundant uploads",
-             um_pol_rule_name(rule), (unsigned long long)s->allocs, mx, facts,
-             (unsigned long long)s->c.h2d_redundant_n);
+              um_pol_rule_name(rule), (unsigned long long)s->allocs, mx, facts,
+              (unsigned long long)s->c.h2d_redundant_n);
 }
 
 static int entry_cmp(const void *x, const void *y) {
@@ -617,15 +622,16 @@ int um_pol_save(const um_pol_t *pol, const char *path) {
         return -1;
     }
     int rc = 0;
-    if (fprintf(f,
-                "%s\n"
-                "# Learned by umshim: what mode auto decides for each allocation call site, from\n"
-                "# what this run observed (managed threshold %llu bytes). Edit freely; a key left\n"
-                "# out keeps the built-in rule. Keys: placement=device|managed,\n"
-                "# advise=none|read_mostly,prefer_device,prefer_host,accessed_by_device,\n"
-                "# accessed_by_host, prefetch=none|launch, copy|copy_h2d|copy_d2h=driver|host|staged,\n"
-                "# host_prefetch=on|off. Format: policy/policy_file.h.\n",
-                UM_PF_HEADER, (unsigned long long)pol->cfg.managed_threshold) < 0) {
+    if (fprintf(
+            f,
+            "%s\n"
+            "# Learned by umshim: what mode auto decides for each allocation call site, from\n"
+            "# what this run observed (managed threshold %llu bytes). Edit freely; a key left\n"
+            "# out keeps the built-in rule. Keys: placement=device|managed,\n"
+            "# advise=none|read_mostly,prefer_device,prefer_host,accessed_by_device,\n"
+            "# accessed_by_host, prefetch=none|launch, copy|copy_h2d|copy_d2h=driver|host|staged,\n"
+            "# host_prefetch=on|off. Format: policy/policy_file.h.\n",
+            UM_PF_HEADER, (unsigned long long)pol->cfg.managed_threshold) < 0) {
         rc = -1;
     }
     for (size_t i = 0; i < n && rc == 0; i++) {

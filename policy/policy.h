@@ -73,13 +73,13 @@ um_decision_t um_pol_decide_alloc(um_pol_t *pol, const char *site, uint64_t byte
 
 // The decision for a live allocation, given what has been observed of it and its site so
 // far (the shim asks again at its first launch and applies any new advise once).
-// Cheap (two hash lookups): asking again later (e.g. at the allocation's second launch, when
-// one launch has been observed) is how an allocation earns read_mostly from its own history. An id the policy has not
-// observed (no alloc event: events are off in this mode, or it was freed) gets rule
-// UM_RULE_UNKNOWN and a do-nothing decision: the caller should then keep what it decided
-// at allocation time. Evidence can also remove a bit
-// (an "input" read back later becomes "inout" and loses read_mostly); the shim may unset it
-// or keep what it applied. Placement always reports what the allocation actually is.
+// Cheap (two hash lookups). Asking again later (e.g. at the allocation's second launch, when
+// one launch has been observed) is how an allocation earns read_mostly from its own
+// history. Evidence can also remove a bit (an "input" read back later becomes "inout" and
+// loses read_mostly); the shim may unset it or keep what it applied. Placement always
+// reports what the allocation actually is. An id the policy has not observed (no alloc
+// event: events are off in this mode, or it was freed) gets rule UM_RULE_UNKNOWN and a
+// do-nothing decision: the caller should then keep what it decided at allocation time.
 um_decision_t um_pol_decide_live(um_pol_t *pol, uint64_t alloc_id);
 
 // Loads a policy file (policy_file.h) into `pol`: those sites' decisions override the

@@ -34,12 +34,12 @@ static void expect_error(const char *text, const char *want) {
 // --- core ---
 
 START_TEST(test_policy_file_parses_documented_example) {
-    um_pf_t pf = parse_ok(
-        "# umshim policy v1\n"
-        "# comment lines and blank lines are ignored\n"
-        "site app+0x1a2b placement=managed advise=read_mostly,prefer_device prefetch=launch  # input\n"
-        "site app+0x1c00 placement=device  # exported through IPC\n"
-        "site libfoo.so+0x88 copy_h2d=staged\n");
+    um_pf_t pf = parse_ok("# umshim policy v1\n"
+                          "# comment lines and blank lines are ignored\n"
+                          "site app+0x1a2b placement=managed advise=read_mostly,prefer_device "
+                          "prefetch=launch  # input\n"
+                          "site app+0x1c00 placement=device  # exported through IPC\n"
+                          "site libfoo.so+0x88 copy_h2d=staged\n");
     ck_assert_uint_eq(pf.n, 3);
     const um_pf_entry_t *e = &pf.entries[0];
     ck_assert_str_eq(e->site, "app+0x1a2b");
@@ -75,8 +75,8 @@ START_TEST(test_policy_file_every_setting) {
     ck_assert_int_eq(pf.entries[1].copy_h2d, UM_COPY_DRIVER);
     ck_assert_int_eq(pf.entries[1].copy_d2h, UM_COPY_STAGED);
     ck_assert_uint_eq(pf.entries[1].set & UM_PF_HOST_PREFETCH, UM_PF_HOST_PREFETCH);
-    ck_assert_uint_eq(pf.entries[2].advise, UM_ADV_ACCESSED_BY_HOST | UM_ADV_ACCESSED_BY_DEVICE |
-                                                UM_ADV_PREFER_HOST);
+    ck_assert_uint_eq(pf.entries[2].advise,
+                      UM_ADV_ACCESSED_BY_HOST | UM_ADV_ACCESSED_BY_DEVICE | UM_ADV_PREFER_HOST);
     um_pf_free(&pf);
 }
 END_TEST

@@ -360,8 +360,7 @@ START_TEST(test_policy_keep_device) {
     assert_device(live(1), UM_RULE_KEEP_DEVICE);
     um_pol_t *p = make(UM_MODE_MANAGED, 0);
     um_pol_keep_device(p, "app+0x99");
-    assert_device(um_pol_decide_alloc(p, "app+0x99", 64 * MiB),
-                  UM_RULE_KEEP_DEVICE);
+    assert_device(um_pol_decide_alloc(p, "app+0x99", 64 * MiB), UM_RULE_KEEP_DEVICE);
     um_pol_destroy(p);
 }
 END_TEST
@@ -463,11 +462,12 @@ END_TEST
 // --- core: the policy file in the engine ---
 
 START_TEST(test_policy_file_overrides_auto) {
-    const char *path = temp_file("# umshim policy v1\n"
-                                 "site tuned advise=read_mostly prefetch=none copy=staged  # A/B 3\n"
-                                 "site small placement=managed\n"
-                                 "site ipcsite placement=device\n"
-                                 "site partial copy_d2h=host\n");
+    const char *path =
+        temp_file("# umshim policy v1\n"
+                  "site tuned advise=read_mostly prefetch=none copy=staged  # A/B 3\n"
+                  "site small placement=managed\n"
+                  "site ipcsite placement=device\n"
+                  "site partial copy_d2h=host\n");
     char err[1024];
     ck_assert_msg(um_pol_load(pol, path, err, sizeof err) == 0, "%s", err);
     um_decision_t d = fresh("tuned", 64 * MiB);
@@ -539,8 +539,7 @@ START_TEST(test_policy_file_in_ladder_modes_only_keeps_device) {
     um_pol_destroy(p);
     p = make(UM_MODE_PASSTHROUGH, 0);
     ck_assert_int_eq(um_pol_load(p, path, err, sizeof err), 0);
-    assert_device(um_pol_decide_alloc(p, "tuned", 64 * MiB),
-                  UM_RULE_PASSTHROUGH);
+    assert_device(um_pol_decide_alloc(p, "tuned", 64 * MiB), UM_RULE_PASSTHROUGH);
     um_pol_destroy(p);
     unlink(path);
 }
