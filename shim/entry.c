@@ -38,7 +38,11 @@ static int um_cupti_on;
 typedef void *(*um_dlsym_t)(void *, const char *);
 __attribute__((visibility("hidden"))) um_dlsym_t um_glibc_dlsym;
 
-static um_dlsym_t glibc_dlsym(void) {
+// Sanitizer runtimes call dlsym while they initialise, before their shadow memory exists:
+// the dlsym path must not be instrumented (it touches only its own globals and the name).
+#define UM_NO_SANITIZE __attribute__((no_sanitize("address", "undefined", "thread")))
+
+UM_NO_SANITIZE static um_dlsym_t glibc_dlsym(void) {
     um_dlsym_t f = __atomic_load_n(&um_glibc_dlsym, __ATOMIC_ACQUIRE);
     if (f == NULL) {
         f = (um_dlsym_t)dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34");
@@ -58,7 +62,8 @@ void *um_real_dlsym(void *handle, const char *name) {
 // Called by the assembly entry below with the caller's (handle, name). Returns the
 // wrapper for a hooked cu* name the real lookup finds, else NULL and the entry tail-jumps
 // to glibc's dlsym. No allocation, no lock, no I/O: only the lookup itself.
-__attribute__((visibility("hidden"))) void *um_dlsym_hook(void *handle, const char *name) {
+UM_NO_SANITIZE __attribute__((visibility("hidden"))) void *um_dlsym_hook(void *handle,
+                                                                          const char *name) {
     glibc_dlsym(); // makes sure the tail jump has a target
     if (name == NULL || name[0] != 'c' || name[1] != 'u')
         return NULL;

@@ -113,7 +113,8 @@ static void load_cudart_ranges(void) {
                     add_range(bias + sym[k].st_value, bias + sym[k].st_value + sym[k].st_size, &cap);
             }
         }
-        qsort(um_cudart_ranges, um_cudart_n, sizeof *um_cudart_ranges, cmp_range);
+        if (um_cudart_n > 0)
+            qsort(um_cudart_ranges, um_cudart_n, sizeof *um_cudart_ranges, cmp_range);
     }
     munmap(map, size);
 }
