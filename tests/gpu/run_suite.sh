@@ -11,7 +11,8 @@
 # data (UMSHIM_HASH=1) must agree. compute-sanitizer checks two programs with and without the
 # shim. A program that cannot run here (no GPU, not enough free memory, no PyTorch) exits 77
 # and is reported as skipped, never as passed. Logs go to $OUT/suite (or .gpu/out/suite).
-# The last line is exactly `N passed, N failed`.
+# The last line is exactly `N passed, N failed`. Exit status: 0 all passed, 1 any failed,
+# 77 nothing could run here (skipped; never reported as a pass).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -141,6 +142,52 @@ else
     skip torch_train "no python3 or torch_train.py"
 fi
 
+# The oversubscription guard with a configured budget (never by oversubscribing the card):
+# pipeline_static's six 16 MiB buffers under a 32 MiB managed budget.
+if [ "$(rc pipeline_static.base 2>/dev/null)" = 0 ]; then
+    run pipeline_static.guard LD_PRELOAD="$shim" UMSHIM_MODE=managed UMSHIM_DEVICE_BUDGET=32M \
+        UMSHIM_MANAGED_THRESHOLD=1M UMSHIM_STATS="$logs/pipeline_static.guard.stats" -- "$bin/pipeline_static"
+    mb=$(stat_of pipeline_static.guard managed_bytes)
+    ma=$(stat_of pipeline_static.guard managed_allocs)
+    da=$(stat_of pipeline_static.guard device_allocs)
+    if [ "$(rc pipeline_static.guard)" = 0 ] && cmp -s "$logs/pipeline_static.base.out" "$logs/pipeline_static.guard.out" &&
+        [ "${mb:-999999999999}" -le 33554432 ] && [ "${ma:-0}" -ge 1 ] && [ "${da:-0}" -ge 1 ]; then
+        pass "guard: budget 32M kept (managed_bytes $mb, $ma managed, $da device allocations), output unchanged"
+    else
+        fail "guard: budget 32M" "exit $(rc pipeline_static.guard), managed_bytes ${mb:-?}, managed_allocs ${ma:-?}, device_allocs ${da:-?}"
+    fi
+else
+    skip "guard: budget 32M" "pipeline_static did not run here"
+fi
+
+# IPC on a rewritten allocation: the driver's error, one log line naming the site and
+# UMSHIM_KEEP_DEVICE, and that option keeping the site on device memory.
+if [ -x "$bin/driver_ipc" ]; then
+    run ipc.base -- "$bin/driver_ipc"
+    if [ "$(rc ipc.base)" = 77 ] || { [ "$(rc ipc.base)" = 127 ] && grep -q libcuda.so.1 "$logs/ipc.base.err"; }; then
+        skip ipc "no driver here"
+    elif ! grep -qx 'ipc CUDA_SUCCESS' "$logs/ipc.base.out"; then
+        fail ipc "without the shim: $(head -n 1 "$logs/ipc.base.out") (exit $(rc ipc.base))"
+    else
+        run ipc.managed LD_PRELOAD="$shim" UMSHIM_MODE=managed -- "$bin/driver_ipc"
+        site=$(grep -o 'UMSHIM_KEEP_DEVICE=[^ ]*' "$logs/ipc.managed.err" | head -n 1 | sed 's/^UMSHIM_KEEP_DEVICE=//; s/[.,;:)]*$//')
+        if grep -qx 'ipc CUDA_ERROR_INVALID_VALUE' "$logs/ipc.managed.out" &&
+            [ "$(grep -c UMSHIM_KEEP_DEVICE "$logs/ipc.managed.err")" = 1 ] && [ -n "$site" ] &&
+            [ "$(sed -n 2p "$logs/ipc.managed.out")" = "$(sed -n 2p "$logs/ipc.base.out")" ]; then
+            pass "ipc: managed allocation refused by the driver, one log line, data intact"
+        else
+            fail "ipc managed" "$(head -n 1 "$logs/ipc.managed.out"); log: $(grep UMSHIM_KEEP_DEVICE "$logs/ipc.managed.err" | head -n 1)"
+        fi
+        if [ -n "$site" ]; then
+            run ipc.keep LD_PRELOAD="$shim" UMSHIM_MODE=managed UMSHIM_KEEP_DEVICE="$site" -- "$bin/driver_ipc"
+            if cmp -s "$logs/ipc.base.out" "$logs/ipc.keep.out"; then pass "ipc: UMSHIM_KEEP_DEVICE=$site keeps IPC working"
+            else fail "ipc keep" "$(head -n 1 "$logs/ipc.keep.out")"; fi
+        fi
+    fi
+else
+    fail ipc "driver_ipc not in the pack"
+fi
+
 # compute-sanitizer (memcheck) on two programs, without and with the shim (managed).
 san=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 for p in pipeline_static graph_capture_static; do
@@ -170,4 +217,7 @@ fi
 
 echo "skipped: $skipped${skipped_names:+ (${skipped_names[*]})}"
 echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+[ "$failed" -eq 0 ] || exit 1
+# Nothing ran (no GPU here): not a pass. 77 is the conventional "skipped" status.
+[ "$passed" -gt 0 ] || exit 77
+exit 0
