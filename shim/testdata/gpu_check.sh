@@ -25,7 +25,7 @@ check() { # name, then the command
     echo "$name base rc=$? $(tail -1 "$O/$name.base.out")" >>"$SUM"
     for m in passthrough managed prefetch auto; do
         local cupti=0
-        [ "$name" = umcheck_static ] && cupti=1
+        [ "$name" = umcheck_static ] || [ "$name" = torch ] && cupti=1
         (cd $B && UMSHIM_MODE=$m UMSHIM_TRACE="$O/$name.$m.trace" UMSHIM_STATS="$O/$name.$m.stats" \
             UMSHIM_HASH=1 UMSHIM_CUPTI=$cupti UMSHIM_LOG=info LD_PRELOAD=$S timeout 180 "$@" \
             >"$O/$name.$m.out" 2>"$O/$name.$m.err")
@@ -42,6 +42,19 @@ check umcheck_shared ./umcheck_shared 10
 check umcheck_ptds ./umcheck_ptds 10
 check drvcheck ./drvcheck drvk.ptx
 check torch python3 pt_check.py
+
+# The guard on the real GPU, with a configured budget far below free memory: 64 MiB
+# allocations, 100 MiB budget -> one managed, the rest fall back; output unchanged.
+(cd $B && UMSHIM_MODE=auto UMSHIM_DEVICE_BUDGET=100M UMSHIM_STATS="$O/guard.stats" LD_PRELOAD=$S \
+    timeout 120 ./umcheck_static 3 >"$O/guard.out" 2>"$O/guard.err")
+echo "guard rc=$? stdout=$(cmp -s "$O/umcheck_static.base.out" "$O/guard.out" && echo identical || echo DIFFERENT) \
+$(grep -E '^(managed_allocs|managed_bytes|fallbacks) ' "$O/guard.stats" | tr '\n' ' ')" >>"$SUM"
+
+# IPC: the site named by the auto run's warning, kept on device memory, shares again.
+site=$(grep -o 'UMSHIM_KEEP_DEVICE=[^ ]*' "$O/umcheck_shared.auto.err" | head -1 | cut -d= -f2)
+(cd $B && UMSHIM_MODE=auto UMSHIM_KEEP_DEVICE="$site" LD_PRELOAD=$S timeout 120 ./umcheck_shared 3 \
+    >"$O/keep.out" 2>"$O/keep.err")
+echo "keep_device site=$site rc=$? $(grep '^ipc' "$O/keep.err") (auto without it: $(grep '^ipc' "$O/umcheck_shared.auto.err"))" >>"$SUM"
 
 # Added cost per call (tests/bench/shim_overhead.cu), interleaved runs.
 for r in 1 2 3; do
