@@ -433,6 +433,29 @@ START_TEST(test_pointer_queries_on_unknown_memory) {
 }
 END_TEST
 
+START_TEST(test_vmm_map_copy_unmap) {
+    CUmemAllocationProp prop = {.type = CU_MEM_ALLOCATION_TYPE_PINNED,
+                                .location = {.type = CU_MEM_LOCATION_TYPE_DEVICE, .id = 0}};
+    size_t gran = 0;
+    OK(F(cuMemGetAllocationGranularity)(&gran, &prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM));
+    CUdeviceptr va;
+    CUmemGenericAllocationHandle h;
+    OK(F(cuMemAddressReserve)(&va, 2 * gran, 0, 0, 0));
+    OK(F(cuMemCreate)(&h, gran, &prop, 0));
+    OK(F(cuMemMap)(va + gran, gran, 0, h, 0));
+    OK(F(cuMemRelease)(h)); // the mapping keeps the memory
+    char in[64] = "mapped", out[64];
+    ck_assert_int_eq(F(cuMemcpyHtoD)(va, in, sizeof in), CUDA_ERROR_INVALID_VALUE); // reserved, unmapped
+    OK(F(cuMemcpyHtoD)(va + gran + 100, in, sizeof in));
+    OK(F(cuMemcpyDtoH)(out, va + gran + 100, sizeof out));
+    ck_assert_str_eq(out, "mapped");
+    ck_assert_int_eq(F(cuMemFree)(va + gran), CUDA_ERROR_INVALID_VALUE); // not cuMemAlloc memory
+    OK(F(cuMemUnmap)(va + gran, gran));
+    ck_assert_int_eq(F(cuMemcpyDtoH)(out, va + gran, 8), CUDA_ERROR_INVALID_VALUE);
+    OK(F(cuMemAddressFree)(va, 2 * gran));
+}
+END_TEST
+
 static Suite *double_suite(void) {
     Suite *s = suite_create("double");
     TCase *core = tcase_create("core");
@@ -441,6 +464,7 @@ static Suite *double_suite(void) {
     tcase_add_test(core, test_launch_params_extra_and_paraminfo);
     tcase_add_test(core, test_capture_records_and_graph_replays);
     tcase_add_test(core, test_managed_residency_and_hints);
+    tcase_add_test(core, test_vmm_map_copy_unmap);
     suite_add_tcase(s, core);
     TCase *bare = tcase_create("core_unfixtured");
     tcase_add_test(bare, test_procaddress_picks_abi_by_version_and_flags);

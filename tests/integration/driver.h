@@ -27,7 +27,9 @@
     DRV(cuGraphDestroy) DRV(cuModuleLoadData) DRV(cuModuleGetFunction) DRV(cuModuleUnload)         \
     DRV(cuLaunchKernel) DRV(cuLaunchKernelEx) DRV(cuEventCreate) DRV(cuEventRecord)                \
     DRV(cuEventSynchronize) DRV(cuEventDestroy) DRV(cuMemAllocAsync) DRV(cuMemFreeAsync)           \
-    DRV(cuIpcGetMemHandle) DRV(cuGetErrorName)
+    DRV(cuIpcGetMemHandle) DRV(cuGetErrorName) DRV(cuMemGetAllocationGranularity)                 \
+    DRV(cuMemAddressReserve) DRV(cuMemAddressFree) DRV(cuMemCreate) DRV(cuMemRelease) DRV(cuMemMap) \
+    DRV(cuMemUnmap) DRV(cuMemSetAccess)
 
 typedef struct {
 #define DRV_FIELD(name) __typeof__(&name) name;

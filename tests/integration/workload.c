@@ -271,7 +271,36 @@ int main(void) {
     CUipcMemHandle ih;
     printf("ipc small %s\n", rcname(drv.cuIpcGetMemHandle(&ih, small)));
 
-    // --- 9. bad input: the shim must return the driver's own codes ---
+    // --- 9. a VMM mapping (recorded, never rewritten) ---
+    CUmemAllocationProp prop = {.type = CU_MEM_ALLOCATION_TYPE_PINNED,
+                                .location = {.type = CU_MEM_LOCATION_TYPE_DEVICE, .id = dev}};
+    size_t gran = 0;
+    CK(drv.cuMemGetAllocationGranularity(&gran, &prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM));
+    size_t vsz = gran > (2u << 20) ? gran : (2u << 20);
+    vsz = (vsz + gran - 1) / gran * gran;
+    CUdeviceptr va;
+    CUmemGenericAllocationHandle vh;
+    CK(drv.cuMemAddressReserve(&va, vsz, 0, 0, 0));
+    CK(drv.cuMemCreate(&vh, vsz, &prop, 0));
+    CK(drv.cuMemMap(va, vsz, 0, vh, 0));
+    expect.alloc++;
+    CUmemAccessDesc acc = {.location = prop.location, .flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE};
+    CK(drv.cuMemSetAccess(va, vsz, &acc, 1));
+    float seven = 7.0f;
+    int vn = (int)(vsz / sizeof(float));
+    void *p_vfill[] = {&va, &seven, &vn};
+    launch(fill, (unsigned)vn / 256, NULL, p_vfill, NULL);
+    h2d(va + 4096, text, sizeof text);
+    float *vback = malloc(vsz);
+    d2h(vback, va, vsz);
+    printf("vmm %016" PRIx64 "\n", fnv(vback, vsz));
+    free(vback);
+    CK(drv.cuMemUnmap(va, vsz));
+    expect.free++;
+    CK(drv.cuMemRelease(vh));
+    CK(drv.cuMemAddressFree(va, vsz));
+
+    // --- 10. bad input: the shim must return the driver's own codes ---
     CUdeviceptr victim;
     alloc(&victim, SMALL_BYTES);
     printf("free unknown %s\n", rcname(drv.cuMemFree((CUdeviceptr)0xdead0000ull)));
