@@ -929,10 +929,16 @@ extern "C" int um_recall_gpu_scores(const float *qv, const float *q_inv, long q,
     return um_scores_any(qv, q_inv, q, xv, x_inv, n, d, scores, ld, flags, (cudaStream_t)stream);
 }
 
-// Fused top-k: FP32 products, k <= 128 (per-block lists in shared memory). TF32 top-k goes
-// through score chunks for Q > 16 (its tensor-core kernel has no fused epilogue).
-static int um_use_fused(long q, int k, unsigned flags) {
+// Fused top-k: FP32 products, per-block lists in shared memory. Measured on the H100
+// (kernels/results/run3_bench*.log): at k = 10 fused wins or ties everywhere; at k = 100 the
+// per-row insertion into 100-long lists dominates (0.04x-0.7x of SGEMM + select) except for
+// Q <= 16 at N >= 1e6 (2.3x). So: fused for k <= 16 (where early tiles are also pre-filtered),
+// or small Q over large N; score chunks + radix selection otherwise. TF32 top-k goes through
+// score chunks for Q > 16 (its tensor-core kernel has no fused epilogue).
+#define UM_FUSED_K_FAST 16
+static int um_use_fused(long q, long n, int k, unsigned flags) {
     if (k > UM_FUSED_K_MAX || (flags & UM_RECALL_FORCE_CHUNKED)) return 0;
+    if (k > UM_FUSED_K_FAST && !(q <= UM_SMALL_Q && n >= 1000000)) return 0;
     return !(flags & UM_RECALL_TF32) || q <= UM_SMALL_Q;
 }
 
@@ -956,7 +962,7 @@ extern "C" int um_recall_gpu_select(const float *scores, long rows, long cols, l
 
 extern "C" size_t um_recall_topk_workspace_bytes(long q, long n, int d, int k, unsigned flags) {
     if (um_recall_check_dims(n, q, d, k, NULL, 0) != UM_RECALL_OK) return 0;
-    if (um_use_fused(q, k, flags)) {
+    if (um_use_fused(q, n, k, flags)) {
         um_fused_plan_t p = um_fused_plan(q, n, k);
         return 2 * um_align((size_t)q * p.splits * k * 4);
     }
@@ -973,7 +979,7 @@ extern "C" int um_recall_gpu_topk(const float *qv, const float *q_inv, long q, c
     if (um_recall_check_dims(n, q, d, k, NULL, 0) != UM_RECALL_OK) return UM_RECALL_EINVAL;
     if (ws_bytes < um_recall_topk_workspace_bytes(q, n, d, k, flags)) return UM_RECALL_ENOSPACE;
     char *w = (char *)ws;
-    if (um_use_fused(q, k, flags)) {
+    if (um_use_fused(q, n, k, flags)) {
         um_fused_plan_t p = um_fused_plan(q, n, k);
         size_t ldp = (size_t)p.splits * k;
         float *ps = (float *)w;

@@ -55,9 +55,11 @@ int um_recall_gpu_scores(const float *qv, const float *q_inv, long q, const floa
 // Scratch the top-k call needs for these sizes (bytes, device memory).
 size_t um_recall_topk_workspace_bytes(long q, long n, int d, int k, unsigned flags);
 
-// Fused top-k: out_idx[i * k + r], out_score[i * k + r] hold the r-th best stored vector for
-// query i. Scores of all Q x N pairs are never written to memory for k <= 128 (fused path);
-// larger k computes scores in bounded chunks and selects within them.
+// Top-k: out_idx[i * k + r], out_score[i * k + r] hold the r-th best stored vector for
+// query i. The fused path (k <= 16, or Q <= 16 with N >= 1e6 and k <= 128; FP32) never writes
+// scores to memory: blocks keep running per-query lists in shared memory, then merge. Other
+// cases (and TF32 with Q > 16) compute scores in bounded chunks (<= 256 MiB) and select within
+// them; the full Q x N matrix is never materialised either way.
 int um_recall_gpu_topk(const float *qv, const float *q_inv, long q, const float *xv,
                        const float *x_inv, long n, int d, int k, unsigned flags, void *ws,
                        size_t ws_bytes, int *out_idx, float *out_score, void *stream);

@@ -271,7 +271,7 @@ int main(void) {
     int cma = 0;
     cudaDeviceGetAttribute(&cma, cudaDevAttrConcurrentManagedAccess, 0);
     // top-k: small-Q kernel, tile kernel, odd D (scalar loads), N not a tile multiple,
-    // k = n, k beyond the fused limit (chunked), Q = 1, N = 1.
+    // k = n, k beyond the fused limits (chunked), Q = 1, N = 1.
     case_topk(1, 1000, 768, 10);
     case_topk(1, 1, 5, 1);
     case_topk(3, 5000, 100, 7);
