@@ -64,7 +64,14 @@ static int d_log_fd = -1;
 static pthread_once_t d_once = PTHREAD_ONCE_INIT;
 static atomic_int d_init_done;
 
+// fork(): the child gets a copy of the lock as some parent thread left it; take it around
+// fork so both sides start with it free (a program that forks while other threads call the
+// "driver" must not deadlock in the double).
+static void d_prefork(void) { pthread_mutex_lock(&d_lock); }
+static void d_postfork(void) { pthread_mutex_unlock(&d_lock); }
+
 static void d_knobs_load(void) {
+    pthread_atfork(d_prefork, d_postfork, d_postfork);
     const char *s = getenv("UMDOUBLE_DEVICES");
     int n = s ? atoi(s) : 1;
     d_knobs.devices = n < 1 ? 1 : n > D_MAX_DEVICES ? D_MAX_DEVICES : n;

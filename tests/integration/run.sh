@@ -18,6 +18,7 @@
 #              and UMSHIM_OVERSUBSCRIBE=1 as the explicit opt-in.
 #   ipc        cuIpcGetMemHandle on a rewritten allocation: the driver's error, one log line
 #              naming the site and UMSHIM_KEEP_DEVICE, and that option keeping the site on device.
+#   fork       fork() while threads use the driver: children must not deadlock on the shim's locks.
 #   nomanaged  UMDOUBLE_NO_MANAGED=1 (a device without managed memory): every mode falls back,
 #              output unchanged, at most one warning.
 # KEY=VALUE pairs are added to every run (baseline included). VALGRIND=1 runs every program
@@ -213,6 +214,13 @@ ipc)
         run ipc_keep 1 UMSHIM_MODE=managed UMSHIM_KEEP_DEVICE="$site"
         same_as_baseline ipc_keep
     fi
+    ;;
+fork)
+    need_baseline
+    for mode in passthrough managed prefetch auto; do
+        run fork_$mode 1 UMSHIM_MODE=$mode UMSHIM_MANAGED_THRESHOLD=1M
+        same_as_baseline fork_$mode
+    done
     ;;
 nomanaged)
     need_baseline UMDOUBLE_NO_MANAGED=1
