@@ -33,8 +33,15 @@ machine() {
 
 run_suite() {
     if [ -f "$pack/tests/gpu/run_suite.sh" ]; then
-        bash "$pack/tests/gpu/run_suite.sh" "$pack" 2>&1 | tee "$out/suite.log"
-        return "${PIPESTATUS[0]}"
+        # The suite keeps one log per run; they come back as one archive (the device tool
+        # returns at most 8 files).
+        local logs rc
+        logs=$(mktemp -d)
+        OUT=$logs SUITE_CUPTI=1 bash "$pack/tests/gpu/run_suite.sh" "$pack" 2>&1 | tee "$out/suite.log"
+        rc=${PIPESTATUS[0]}
+        tar czf "$out/suite-logs.tgz" -C "$logs" . 2>/dev/null
+        rm -rf "$logs"
+        return "$rc"
     fi
     echo "run.sh: the pack has no tests/gpu/run_suite.sh" | tee "$out/suite.log"
     return 1
