@@ -216,27 +216,32 @@ static int apply_live(um_rec_t *r, void *arg) {
         r->flags |= UM_REC_LIVE_ONCE | UM_REC_LIVE_DECIDED;
         return 0;
     }
-    // Bits already applied stay (the policy allows keeping them); new ones are added once.
-    unsigned fresh = a->d.advise & ~r->decision.advise;
-    unsigned keep = r->decision.advise;
+    // New bits are applied, bits the evidence took away are unset (an "input" read back
+    // becomes "inout": ReadMostly on data the GPU writes costs a fault per written page).
+    unsigned before = r->decision.advise;
+    unsigned fresh = a->d.advise & ~before, gone = before & ~a->d.advise;
     r->decision = a->d;
-    r->decision.advise |= keep;
     r->flags |= (r->flags & UM_REC_LIVE_ONCE) ? UM_REC_LIVE_DECIDED : UM_REC_LIVE_ONCE;
-    return (int)fresh;
+    return (int)(fresh | (gone << 8));
 }
 
 // Asks the policy again at an allocation's first and second launch (by the second its own
-// history can earn hints such as read_mostly) and applies new advise bits once.
+// history can earn hints such as read_mostly), and again after it was read back on the host
+// (memory.c clears the flags), and applies the change in advise.
 static void live_decision(um_ref_t *ref, int device) {
     live_arg_t a;
     if (um_dec_live(ref->id, &a.d) != 0)
         return;
-    int fresh = um_reg_update(ref->base, ref->id, apply_live, &a);
-    if (fresh < 0)
+    int bits = um_reg_update(ref->base, ref->id, apply_live, &a);
+    if (bits < 0)
         return; // freed meanwhile
     ref->prefetch = a.d.prefetch;
-    if (fresh > 0 && device >= 0)
-        um_mem_advise(ref->base, ref->size, (unsigned)fresh, device, ref->id);
+    if (device < 0)
+        return;
+    if (bits & 0xff)
+        um_mem_advise(ref->base, ref->size, (unsigned)bits & 0xff, device, ref->id);
+    if (bits >> 8)
+        um_mem_unadvise(ref->base, ref->size, (unsigned)bits >> 8, device, ref->id);
 }
 
 typedef CUresult (*launch_fn)(const void *args);

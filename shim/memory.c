@@ -120,20 +120,32 @@ static CUresult advise_one(uint64_t base, uint64_t size, CUmem_advise a, int dev
     return UM_REAL_CALL(cuMemAdvise, base, size, a, device);
 }
 
-unsigned um_mem_advise(uint64_t base, uint64_t size, unsigned bits, int device, uint64_t id) {
-    static const struct {
-        unsigned bit;
-        CUmem_advise advice;
-        int host;
-    } table[] = {
-        {UM_ADV_READ_MOSTLY, CU_MEM_ADVISE_SET_READ_MOSTLY, 0},
-        {UM_ADV_PREFER_DEVICE, CU_MEM_ADVISE_SET_PREFERRED_LOCATION, 0},
-        {UM_ADV_PREFER_HOST, CU_MEM_ADVISE_SET_PREFERRED_LOCATION, 1},
-        {UM_ADV_ACCESSED_BY_DEVICE, CU_MEM_ADVISE_SET_ACCESSED_BY, 0},
-        {UM_ADV_ACCESSED_BY_HOST, CU_MEM_ADVISE_SET_ACCESSED_BY, 1},
-    };
+typedef struct {
+    unsigned bit;
+    CUmem_advise advice;
+    int host;
+} advise_row_t;
+
+static const advise_row_t um_advise_set[] = {
+    {UM_ADV_READ_MOSTLY, CU_MEM_ADVISE_SET_READ_MOSTLY, 0},
+    {UM_ADV_PREFER_DEVICE, CU_MEM_ADVISE_SET_PREFERRED_LOCATION, 0},
+    {UM_ADV_PREFER_HOST, CU_MEM_ADVISE_SET_PREFERRED_LOCATION, 1},
+    {UM_ADV_ACCESSED_BY_DEVICE, CU_MEM_ADVISE_SET_ACCESSED_BY, 0},
+    {UM_ADV_ACCESSED_BY_HOST, CU_MEM_ADVISE_SET_ACCESSED_BY, 1},
+};
+
+static const advise_row_t um_advise_unset[] = {
+    {UM_ADV_READ_MOSTLY, CU_MEM_ADVISE_UNSET_READ_MOSTLY, 0},
+    {UM_ADV_PREFER_DEVICE, CU_MEM_ADVISE_UNSET_PREFERRED_LOCATION, 0},
+    {UM_ADV_PREFER_HOST, CU_MEM_ADVISE_UNSET_PREFERRED_LOCATION, 1},
+    {UM_ADV_ACCESSED_BY_DEVICE, CU_MEM_ADVISE_UNSET_ACCESSED_BY, 0},
+    {UM_ADV_ACCESSED_BY_HOST, CU_MEM_ADVISE_UNSET_ACCESSED_BY, 1},
+};
+
+static unsigned apply_advise(const advise_row_t *table, uint64_t base, uint64_t size,
+                             unsigned bits, int device, uint64_t id) {
     unsigned done = 0;
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+    for (size_t i = 0; i < sizeof um_advise_set / sizeof um_advise_set[0]; i++) {
         if (!(bits & table[i].bit))
             continue;
         int dev = table[i].host ? CU_DEVICE_CPU : device;
@@ -160,6 +172,14 @@ unsigned um_mem_advise(uint64_t base, uint64_t size, unsigned bits, int device, 
         }
     }
     return done;
+}
+
+unsigned um_mem_advise(uint64_t base, uint64_t size, unsigned bits, int device, uint64_t id) {
+    return apply_advise(um_advise_set, base, size, bits, device, id);
+}
+
+unsigned um_mem_unadvise(uint64_t base, uint64_t size, unsigned bits, int device, uint64_t id) {
+    return apply_advise(um_advise_unset, base, size, bits, device, id);
 }
 
 // --- allocation records and events ---
@@ -560,6 +580,14 @@ static void hash_host(uint64_t *h, const void *p, size_t n) {
     um_stat_add_hash(*h);
 }
 
+// A read-back is evidence about an allocation's pattern: its next launch asks the policy
+// again (launch.c).
+static int reask_cb(um_rec_t *r, void *arg) {
+    (void)arg;
+    r->flags &= ~(unsigned)UM_REC_LIVE_DECIDED;
+    return 0;
+}
+
 static CUresult do_copy(const copy_t *c) {
     uint64_t t0 = um_now_ns();
     if (um_cfg.fast) {
@@ -650,6 +678,8 @@ static CUresult do_copy(const copy_t *c) {
         } else if (dir == UM_DIR_D2H) {
             um_stat_add(UM_ST_copies_d2h, 1);
             um_stat_add(UM_ST_bytes_d2h, c->n);
+            if (sk && (s.flags & UM_REC_REWRITTEN) && (s.flags & UM_REC_LIVE_DECIDED))
+                um_reg_update(s.base, s.id, reask_cb, NULL); // new evidence: ask again
             if (um_cfg.hash && !um_capture_active()) {
                 // Async D2H data is only there once the stream reaches the copy (and a
                 // captured copy never runs now: syncing would break the capture).

@@ -39,6 +39,9 @@ CUresult um_mem_prefetch(const um_ref_t *ref, int device, CUstream stream, const
 // Applies advise bits (UM_ADV_*) to a managed range for `device`. Returns bits applied.
 unsigned um_mem_advise(uint64_t base, uint64_t size, unsigned bits, int device, uint64_t id);
 
+// Removes advise bits (UM_ADV_*) applied earlier. Returns bits removed.
+unsigned um_mem_unadvise(uint64_t base, uint64_t size, unsigned bits, int device, uint64_t id);
+
 // Marks residency after the shim or the driver touched an allocation.
 void um_mem_set_res(uint64_t base, uint64_t id, um_res_t res, int device);
 

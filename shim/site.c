@@ -40,7 +40,8 @@ void um_site_format(const void *addr, char *out, size_t n) {
 // --- static cudart inside the executable ---
 // nvcc links cudart statically by default, so its frames sit in the executable itself and
 // dladdr (dynamic symbols only) cannot tell them from the program's. The executable's own
-// .symtab can (unless stripped): cudart's functions are named cuda*, __cuda*, cudart*.
+// .symtab can (unless stripped): cudart's functions are named cuda*, __cuda*,
+// libcudart_static_*.
 typedef struct {
     uintptr_t lo, hi;
 } um_range_t;
@@ -49,9 +50,10 @@ static um_range_t *um_cudart_ranges;
 static size_t um_cudart_n;
 static struct link_map *um_main_map; // the executable's link map (NULL: unknown)
 
+// CUDA 13's static cudart names its internals libcudart_static_<hash>; older ones __cudart*.
 static int cudart_name(const char *nm) {
     return strncmp(nm, "cuda", 4) == 0 || strncmp(nm, "__cuda", 6) == 0 ||
-           strncmp(nm, "_ZN6cudart", 10) == 0;
+           strncmp(nm, "_ZN6cudart", 10) == 0 || strncmp(nm, "libcudart_static", 16) == 0;
 }
 
 static int cmp_range(const void *a, const void *b) {
