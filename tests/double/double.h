@@ -28,6 +28,7 @@ typedef struct {
     int no_paraminfo;    // UMDOUBLE_NO_PARAMINFO=1
     size_t total_mem;    // UMDOUBLE_TOTAL_MEM (default 16 GiB)
     size_t free_mem;     // UMDOUBLE_FREE_MEM (default total - 1 GiB)
+    int strict;          // UMDOUBLE_STRICT (default 1): device memory is not host-accessible
 } d_knobs_t;
 extern d_knobs_t d_knobs;
 int d_initialized(void);
@@ -82,6 +83,7 @@ typedef struct {
     unsigned accessed_by;
     int sync_memops;
     void *owned;       // memory to free with the allocation (NULL for registered / VMM)
+    size_t mapped;     // strict device memory: length of its own mapping (munmap, not free)
     CUmemoryPool pool;
 } d_alloc_t;
 
@@ -136,6 +138,12 @@ CUresult d_submit(struct CUstream_st *s, d_op_t *op);
 // invalidates those captures and returns CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, else SUCCESS.
 CUresult d_capture_check_unsafe(void);
 CUresult d_op_execute(d_op_t *op); // lock held; HOSTFN ops are run by the caller
+
+// Strict device memory (memory.c): device, pitch and pool allocations are PROT_NONE except
+// while the "GPU" (the double itself, lock held) works on them, so a host access to device
+// memory -- which faults on a real GPU -- faults here too.
+void d_device_open(void);
+void d_device_close(void);
 
 // --- kernels (launch.c) ---
 struct d_func;

@@ -82,6 +82,8 @@ static void d_knobs_load(void) {
     d_knobs.total_mem = d_parse_bytes(getenv("UMDOUBLE_TOTAL_MEM"), (size_t)16 << 30);
     d_knobs.free_mem = d_parse_bytes(getenv("UMDOUBLE_FREE_MEM"), d_knobs.total_mem - ((size_t)1 << 30));
     if (d_knobs.free_mem > d_knobs.total_mem) d_knobs.total_mem = d_knobs.free_mem;
+    s = getenv("UMDOUBLE_STRICT");
+    d_knobs.strict = !s || atoi(s) != 0;
     const char *log = getenv("UMDOUBLE_LOG");
     if (log && *log) d_log_fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 }

@@ -86,6 +86,32 @@ void d_mark_written(uintptr_t addr, size_t bytes, int device) {
     if (a && a->kind == D_MEM_MANAGED) a->resident = device;
 }
 
+static int d_is_strict_kind(d_kind_t k) { return k == D_MEM_DEVICE || k == D_MEM_PITCH || k == D_MEM_POOL; }
+
+// Strict device memory: its own page-aligned mapping, inaccessible from the host.
+static CUresult d_new_device_block(size_t bytes, void **out, size_t *mapped) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), len = (bytes + page - 1) / page * page;
+    void *p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return CUDA_ERROR_OUT_OF_MEMORY;
+    *out = p; // anonymous memory is zeroed, like d_new_block
+    *mapped = len;
+    return CUDA_SUCCESS;
+}
+
+static int d_open_depth; // lock held: nested opens (a launch inside a graph replay)
+
+void d_device_open(void) {
+    if (d_open_depth++ > 0) return;
+    for (size_t i = 0; i < d_map_n; i++)
+        if (d_map[i].mapped) mprotect((void *)d_map[i].base, d_map[i].mapped, PROT_READ | PROT_WRITE);
+}
+
+void d_device_close(void) {
+    if (--d_open_depth > 0) return;
+    for (size_t i = 0; i < d_map_n; i++)
+        if (d_map[i].mapped) mprotect((void *)d_map[i].base, d_map[i].mapped, PROT_NONE);
+}
+
 static CUresult d_new_block(size_t bytes, size_t align, void **out) {
     void *p = NULL;
     if (posix_memalign(&p, align, bytes) != 0 || !p) return CUDA_ERROR_OUT_OF_MEMORY;
@@ -119,7 +145,9 @@ static CUresult d_alloc(d_kind_t kind, size_t bytes, unsigned flags, CUmemoryPoo
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
     void *p;
-    rc = d_new_block(bytes, kind == D_MEM_HOST ? 4096 : D_ALLOC_ALIGN, &p);
+    size_t mapped = 0;
+    if (d_knobs.strict && d_is_strict_kind(kind)) rc = d_new_device_block(bytes, &p, &mapped);
+    else rc = d_new_block(bytes, kind == D_MEM_HOST ? 4096 : D_ALLOC_ALIGN, &p);
     if (rc != CUDA_SUCCESS) {
         D_UNLOCK();
         return rc;
@@ -127,11 +155,12 @@ static CUresult d_alloc(d_kind_t kind, size_t bytes, unsigned flags, CUmemoryPoo
     d_alloc_t a = {
         .base = (uintptr_t)p, .size = bytes, .kind = kind, .device = ctx->device, .flags = flags,
         .id = atomic_fetch_add(&d_alloc_ids, 1), .resident = D_RES_NONE, .preferred = -2,
-        .last_prefetch = -2, .owned = p, .pool = pool,
+        .last_prefetch = -2, .owned = mapped ? NULL : p, .mapped = mapped, .pool = pool,
     };
     if (!d_map_insert(&a)) {
         D_UNLOCK();
-        free(p);
+        if (mapped) munmap(p, mapped);
+        else free(p);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
     if (counts_as_device) {
@@ -152,7 +181,10 @@ static void d_release_locked(d_alloc_t *a) {
     size_t bytes = a->size;
     d_kind_t kind = a->kind;
     void *owned = a->owned;
+    uintptr_t base = a->base;
+    size_t mapped = a->mapped;
     d_map_remove(a);
+    if (mapped) munmap((void *)base, mapped);
     if (kind == D_MEM_DEVICE || kind == D_MEM_PITCH || kind == D_MEM_POOL) {
         d_dev_bytes -= bytes;
         d_stat_add("device_bytes", -(long long)bytes);

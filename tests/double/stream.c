@@ -82,7 +82,16 @@ static CUresult d_graph_append(struct CUgraph_st *g, const d_op_t *op) {
     return CUDA_SUCCESS;
 }
 
+static CUresult d_op_run(d_op_t *op);
+
 CUresult d_op_execute(d_op_t *op) {
+    d_device_open();
+    CUresult rc = d_op_run(op);
+    d_device_close();
+    return rc;
+}
+
+static CUresult d_op_run(d_op_t *op) {
     switch (op->kind) {
     case D_OP_COPY:
         if ((op->dst_dev && !d_range_ok(op->dst, op->bytes)) || (op->src_dev && !d_range_ok(op->src, op->bytes)))
