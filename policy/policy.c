@@ -73,16 +73,18 @@ static const rule_text_t rule_texts[UM_RULE_COUNT] = {
                      "a host memcpy into GPU-resident managed memory is 4x slower (Measured). "
                      "PreferredLocation=GPU keeps the pages there; prefetch on launch covers "
                      "pages not yet resident (5.5-6 ms vs 32-64 ms fault-in per 256 MiB)."},
-    [UM_RULE_INPUT] = {"ReadMostly: 46.9 -> 0.15 ms per alternating read round",
+    [UM_RULE_INPUT] = {"read by kernels, never read back: PreferredLocation=GPU",
                        "Uploaded before its first launch only, read by a kernel since (the shim "
                        "asks again at the next launch) or so at earlier allocations of the site, "
-                       "never read back: the seed's query/target vectors. SetReadMostly lets "
-                       "every reader keep a copy (alternating GPU/CPU reads of 64 MiB: 46.9 ms "
-                       "plain vs 0.15 ms per round, Measured) and PreferredLocation=GPU keeps "
-                       "the pages resident, where driver copies cost the same as into device "
-                       "memory (Measured). Kernel writes are invisible to the shim: an input a "
-                       "kernel writes would fault on read-mostly pages; a later read-back turns "
-                       "it into inout (no read_mostly), and a policy file can drop the hint."},
+                       "never read back: the seed's query/target vectors. PreferredLocation=GPU "
+                       "keeps the pages resident, where driver copies cost the same as into "
+                       "device memory (Measured). No ReadMostly: its win (alternating GPU/CPU "
+                       "reads of 64 MiB, 46.9 -> 0.15 ms per round, Measured) needs host reads "
+                       "of the managed pages, which auto never makes (its copies are driver "
+                       "copies), while kernel writes, which the shim cannot see, turn "
+                       "read-mostly pages into a fault storm (measured on the H100: 40,215 GPU "
+                       "page-fault groups for 20 launches of a kernel writing such a buffer). "
+                       "A policy file can still ask for read_mostly per site."},
     [UM_RULE_STREAMED] = {"re-uploaded: read_mostly would collapse on every upload",
                           "Uploaded again after launches (streamed input): every upload writes "
                           "the pages, which would collapse read-mostly copies each time, so "
@@ -361,8 +363,10 @@ static int classify(const um_stats_alloc_t *a, const um_stats_site_t *s, char *f
 }
 
 static unsigned advise_of_rule(int rule) {
-    return rule == UM_RULE_INPUT ? (UM_ADV_READ_MOSTLY | UM_ADV_PREFER_DEVICE)
-                                 : UM_ADV_PREFER_DEVICE;
+    // Every auto class keeps its pages on the GPU; ReadMostly only comes from a policy file
+    // (see UM_RULE_INPUT's reason).
+    (void)rule;
+    return UM_ADV_PREFER_DEVICE;
 }
 
 // Applies a policy file entry's keys over auto's built-in decision for managed memory (the
