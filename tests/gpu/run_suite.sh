@@ -116,7 +116,12 @@ check_program() {
     if [ "$name" != torch_train ]; then
         local uniq
         uniq=$(printf '%s\n' "${hashes[@]}" | sort -u)
-        if [ -z "${hashes[0]}" ] || [ "$(printf '%s\n' "$uniq" | wc -l)" != 1 ] || [ "$uniq" = 0000000000000000 ]; then
+        # graph_capture reads data back only inside graph replays, which the shim cannot hash
+        # (it inserts nothing into captures): all zeros is the right answer there.
+        local zero_ok=0
+        case $name in graph_capture_*) zero_ok=1 ;; esac
+        if [ -z "${hashes[0]}" ] || [ "$(printf '%s\n' "$uniq" | wc -l)" != 1 ] ||
+            { [ "$uniq" = 0000000000000000 ] && [ $zero_ok = 0 ]; }; then
             fail "$name d2h hash" "per mode: ${hashes[*]}"
         else
             pass "$name d2h hash equal in all modes"

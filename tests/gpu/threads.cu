@@ -19,7 +19,10 @@ int main() {
     for (int t = 0; t < T; t++)
         th.emplace_back([&, t]() {
             cudaStream_t s;
-            CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+            // A blocking stream: the even iterations' cudaMemcpy runs on the legacy stream, and a
+            // pageable H2D cudaMemcpy may return before its DMA lands; only a blocking stream
+            // orders the kernel after it (a non-blocking one raced here on the H100).
+            CHECK(cudaStreamCreate(&s));
             std::vector<unsigned int> host(N);
             uint64_t h = 1469598103934665603ull;
             for (int it = 0; it < ITERS; it++) {

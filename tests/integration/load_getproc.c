@@ -10,6 +10,14 @@
 #endif
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+// The ABI the table expects: cuda.h's cuCtxSynchronize is the 12.x one (no argument); asked for
+// at 13000 the driver returns cuCtxSynchronize_v2 (PFN_cuCtxSynchronize_v13000), so ask for the
+// version whose ABI matches, as cudart does per function.
+static int drv_version(const char *name) {
+    return strcmp(name, "cuCtxSynchronize") == 0 || strcmp(name, "cuCtxGetDevice") == 0 ? 12000 : 13000;
+}
 
 void drv_load(void) {
     drv.handle = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
@@ -30,7 +38,7 @@ void drv_load(void) {
     {                                                                                              \
         void *p = NULL;                                                                            \
         CUdriverProcAddressQueryResult st;                                                         \
-        if (gpa(#name, &p, 13000, DRV_GETPROC_FLAGS, &st) != CUDA_SUCCESS || !p) {   \
+        if (gpa(#name, &p, drv_version(#name), DRV_GETPROC_FLAGS, &st) != CUDA_SUCCESS || !p) {     \
             fprintf(stderr, "cuGetProcAddress(%s) failed\n", #name);                           \
             exit(3);                                                                               \
         }                                                                                          \
