@@ -49,7 +49,7 @@ asan_rt=$(ldd "$shim" 2>/dev/null | awk '/libasan/ {print $3}')
 [ -n "$asan_rt" ] && preload="$asan_rt:$shim"
 
 vg=()
-if [ "${VALGRIND:-0}" = 1 ] && ldd "$prog" 2>/dev/null | grep -q libasan; then
+if [ "${VALGRIND:-0}" = 1 ] && { grep -qa __asan_init "$prog" || ldd "$prog" 2>/dev/null | grep -q libasan; }; then
     # valgrind cannot run ASan-instrumented code (bazel test --config=asan): ASan checks it.
     echo "note: $(basename "$prog") is an ASan build; running it under ASan instead of valgrind"
 elif [ "${VALGRIND:-0}" = 1 ]; then
