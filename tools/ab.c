@@ -371,7 +371,11 @@ static void svg_bars(FILE *f, const ab_opts_t *o, const char *title, const doubl
         if (strcmp(o->modes[m], "passthrough") == 0)
             base = val[m];
     }
-    double top = nice_top(max);
+    // Bytes get a nice top in their binary unit (256 MiB, not 268.4 MB).
+    double scale = 1;
+    while (unit == UNIT_BYTES && max / scale >= 1024 && scale < 0x1p40)
+        scale *= 1024;
+    double top = nice_top(max / scale) * scale;
     const int W = 640, H = 300, left = 80, bottom = 40, plot_h = H - bottom - 30;
     int slot = (W - left - 20) / (o->nmodes ? o->nmodes : 1);
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
