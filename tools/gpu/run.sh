@@ -75,28 +75,34 @@ bench_overhead() {
 run_bench() {
     machine
     bench_overhead
-    if [ -x "$bin/recall_bench" ]; then
-        header "recall kernels vs cuBLAS"
-        "$bin/recall_bench"
+    # The demo's flags for every comparison: ten batches, one validated query (validation
+    # is CPU work that would drown the data movement being compared).
+    local demo_flags=(--batches 10 --validate 1)
+    if [ -x "$bin/umshim" ]; then
+        header "umshim ab -- recall_demo ${demo_flags[*]}"
+        "$bin/umshim" ab --runs 3 --html "$out/ab-recall.html" -- "$bin/recall_demo" "${demo_flags[@]}"
+        header "umshim ab -- alternating 64 20"
+        "$bin/umshim" ab --runs 3 --html "$out/ab-alternating.html" -- "$bin/alternating" 64 20
+    fi
+    if [ -x "$bin/recall_demo_um" ]; then
+        header "hand port vs shimmed legacy demo (auto), 5 interleaved runs"
+        for i in 1 2 3 4 5; do
+            "$bin/recall_demo_um" "${demo_flags[@]}" | grep 'ms/batch' | sed 's/^/hand-port: /'
+            LD_PRELOAD=$shim UMSHIM_MODE=auto "$bin/recall_demo" "${demo_flags[@]}" | grep 'ms/batch' | sed 's/^/shim-auto: /'
+            "$bin/recall_demo" "${demo_flags[@]}" | grep 'ms/batch' | sed 's/^/no-shim:   /'
+        done
+    fi
+    if [ -x "$bin/umshim" ]; then
+        header "umshim bench transfer"
+        "$bin/umshim" bench transfer --markdown
     fi
     if [ -x "$bin/staging_bench" ]; then
         header "transfer engine"
         "$bin/staging_bench"
     fi
-    if [ -x "$bin/umshim" ]; then
-        header "umshim bench transfer"
-        "$bin/umshim" bench transfer
-        header "umshim ab -- recall_demo"
-        "$bin/umshim" ab --runs 5 --html "$out/ab-recall.html" -- "$bin/recall_demo"
-        header "umshim ab -- alternating"
-        "$bin/umshim" ab --runs 5 --html "$out/ab-alternating.html" -- "$bin/alternating" 64 20
-    fi
-    if [ -x "$bin/recall_demo_um" ]; then
-        header "hand port vs shimmed legacy demo (auto), 5 interleaved runs"
-        for i in 1 2 3 4 5; do
-            "$bin/recall_demo_um" | grep -i 'total' | tail -n 1 | sed 's/^/hand-port: /'
-            LD_PRELOAD=$shim UMSHIM_MODE=auto "$bin/recall_demo" | grep -i 'total' | tail -n 1 | sed 's/^/shim-auto: /'
-        done
+    if [ -x "$bin/recall_bench" ]; then
+        header "recall kernels vs cuBLAS"
+        "$bin/recall_bench"
     fi
 }
 
