@@ -60,6 +60,7 @@ typedef struct {
     int status;       // wait status
     int have_stats;
     um_ab_stats_t stats;
+    int instrumented; // ran with UMSHIM_HASH=1 and UMSHIM_CUPTI=1: its wall time is not a timing
 } um_ab_run_t;
 
 // Checks that all runs' d2h hashes agree. A hash of 0 or a missing one means "not
@@ -69,7 +70,8 @@ typedef struct {
 int um_ab_check_hashes(const um_ab_run_t *runs, size_t n, const char *const *mode_names,
                        char *msg, size_t msglen);
 
-// Median of key `key` (or of wall time when key < 0) over the runs of `mode`. Returns the
+// Median of key `key` (or of wall time when key < 0, instrumented runs left out) over the runs
+// of `mode`. Returns the
 // number of runs that had a value (0: nothing to show; *out = 0). *all_na = 1 when every
 // run said "na".
 size_t um_ab_median(const um_ab_run_t *runs, size_t n, int mode, int key, double *out, int *all_na);

@@ -69,6 +69,17 @@ START_TEST(test_median_per_mode) {
 }
 END_TEST
 
+START_TEST(test_median_time_skips_instrumented_runs) {
+    um_ab_run_t runs[] = {run_of(0, 50.0, 0xabc, 10), run_of(0, 1.0, 0, 10), run_of(0, 3.0, 0, 10)};
+    runs[0].instrumented = 1; // hashing and CUPTI slow it down: not a timing
+    double v;
+    int na;
+    ck_assert_uint_eq(um_ab_median(runs, 3, 0, -1, &v, &na), 2);
+    ck_assert_double_eq(v, 2.0); // median of {1, 3}; the 50 s instrumented run is left out
+    ck_assert_uint_eq(um_ab_median(runs, 3, 0, UM_AB_launches, &v, &na), 3); // counters: all
+}
+END_TEST
+
 START_TEST(test_hashes_identical) {
     um_ab_run_t runs[] = {run_of(0, 1, 0x1234, 1), run_of(1, 1, 0x1234, 1), run_of(3, 1, 0x1234, 1)};
     char msg[256];
@@ -149,6 +160,7 @@ Suite *cli_ab_suite(void) {
     TCase *core = tcase_create("core");
     tcase_add_test(core, test_parse_stats_contract_keys);
     tcase_add_test(core, test_median_per_mode);
+    tcase_add_test(core, test_median_time_skips_instrumented_runs);
     tcase_add_test(core, test_hashes_identical);
     suite_add_tcase(s, core);
     TCase *limits = tcase_create("limits");

@@ -175,7 +175,8 @@ START_TEST(test_exec_ab_identical_results) {
     ck_out_has("vs passthrough");
     ck_out_has("identical in all runs (d2h_hash 00000000deadbeef)");
     ck_out_has("not available"); // the fake shim's CUPTI counters say "na"
-    ck_err_has("[8/8]");         // progress
+    ck_err_has("[12/12]");       // progress: 4 instrumented runs, then 2 timed rounds
+    ck_err_has("counters+hash");
     read_file(html, page, sizeof page);
     ck_assert_uint_eq(count(page, "<svg"), 1); // wall time; CUPTI charts say not available
     ck_assert_ptr_nonnull(strstr(page, "not available"));
