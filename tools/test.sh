@@ -47,7 +47,7 @@ valgrind_targets=$(bazel query 'kind(cc_test, tests(//...)) except attr(tags, "n
 if [ -n "$valgrind_targets" ]; then
     # shellcheck disable=SC2086
     stage "valgrind" --run_under='valgrind --quiet --error-exitcode=97 --leak-check=full --errors-for-leak-kinds=definite' \
-        --test_timeout=900 $valgrind_targets
+        --test_env=CK_TIMEOUT_MULTIPLIER=20 --test_timeout=900 $valgrind_targets
 fi
 
 if [ -x tests/fuzz/run.sh ]; then
