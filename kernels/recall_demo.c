@@ -13,24 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CK(call)                                                                                   \
-    do {                                                                                           \
-        cudaError_t e_ = (call);                                                                   \
-        if (e_ != cudaSuccess) {                                                                   \
-            um_demo_error(argv[0], "%s failed: %s", #call, cudaGetErrorString(e_));                \
-            return 3;                                                                              \
-        }                                                                                          \
-    } while (0)
-
-#define RK(call)                                                                                   \
-    do {                                                                                           \
-        int r_ = (call);                                                                           \
-        if (r_ != UM_RECALL_OK) {                                                                  \
-            um_demo_error(argv[0], "%s failed: %s", #call, um_recall_strerror(r_));                \
-            return 3;                                                                              \
-        }                                                                                          \
-    } while (0)
-
 int main(int argc, char **argv) {
     um_demo_opts_t o;
     char why[512];

@@ -50,4 +50,25 @@ double um_demo_now(void); // seconds, monotonic
 }
 #endif
 
+// Error exits shared by both demos, used inside main() (they name argv[0]): CK for CUDA
+// runtime calls (the caller includes the runtime header), RK for um_recall_* calls; both
+// print one line and return 3.
+#define CK(call)                                                                                   \
+    do {                                                                                           \
+        cudaError_t e_ = (cudaError_t)(call);                                                      \
+        if (e_ != cudaSuccess) {                                                                   \
+            um_demo_error(argv[0], "%s failed: %s", #call, cudaGetErrorString(e_));                \
+            return 3;                                                                              \
+        }                                                                                          \
+    } while (0)
+
+#define RK(call)                                                                                   \
+    do {                                                                                           \
+        int r_ = (call);                                                                           \
+        if (r_ != UM_RECALL_OK) {                                                                  \
+            um_demo_error(argv[0], "%s failed: %s", #call, um_recall_strerror(r_));                \
+            return 3;                                                                              \
+        }                                                                                          \
+    } while (0)
+
 #endif
