@@ -80,9 +80,9 @@ run_bench() {
     local demo_flags=(--batches 10 --validate 1)
     if [ -x "$bin/umshim" ]; then
         header "umshim ab -- recall_demo ${demo_flags[*]}"
-        "$bin/umshim" ab --runs 3 --html "$out/ab-recall.html" -- "$bin/recall_demo" "${demo_flags[@]}"
+        "$bin/umshim" ab --runs 5 --html "$out/ab-recall.html" -- "$bin/recall_demo" "${demo_flags[@]}"
         header "umshim ab -- alternating 64 20"
-        "$bin/umshim" ab --runs 3 --html "$out/ab-alternating.html" -- "$bin/alternating" 64 20
+        "$bin/umshim" ab --runs 5 --html "$out/ab-alternating.html" -- "$bin/alternating" 64 20
     fi
     if [ -x "$bin/recall_demo_um" ]; then
         header "hand port vs shimmed legacy demo (auto), 5 interleaved runs"
