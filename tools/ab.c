@@ -169,6 +169,22 @@ size_t um_ab_median(const um_ab_run_t *runs, size_t n, int mode, int key, double
     return k;
 }
 
+size_t um_ab_time_range(const um_ab_run_t *runs, size_t n, int mode, double *lo, double *hi) {
+    size_t k = 0;
+    *lo = INFINITY;
+    *hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (runs[i].mode != mode || runs[i].instrumented)
+            continue;
+        *lo = fmin(*lo, runs[i].wall_s);
+        *hi = fmax(*hi, runs[i].wall_s);
+        k++;
+    }
+    if (k == 0)
+        *lo = 0;
+    return k;
+}
+
 double um_ab_ratio(double value, double baseline) {
     return baseline > 0 ? value / baseline : 0.0;
 }
@@ -451,18 +467,10 @@ static void write_html(const char *path, const ab_opts_t *o, const um_ab_run_t *
     double med[NMODES_MAX], lo[NMODES_MAX], hi[NMODES_MAX];
     for (int m = 0; m < o->nmodes; m++) {
         um_ab_median(runs, n, m, -1, &med[m], NULL);
-        lo[m] = INFINITY;
-        hi[m] = 0;
-        for (size_t i = 0; i < n; i++)
-            if (runs[i].mode == m) {
-                lo[m] = fmin(lo[m], runs[i].wall_s);
-                hi[m] = fmax(hi[m], runs[i].wall_s);
-            }
-        if (!isfinite(lo[m]))
-            lo[m] = 0;
+        um_ab_time_range(runs, n, m, &lo[m], &hi[m]);
     }
-    svg_bars(f, o, "median wall time per mode; whiskers: fastest and slowest run; ratio vs "
-                   "passthrough on top", med, lo, hi, UNIT_SECONDS);
+    svg_bars(f, o, "median wall time per mode; whiskers: fastest and slowest timed run; ratio "
+                   "vs passthrough on top", med, lo, hi, UNIT_SECONDS);
     static const struct {
         int key;
         int unit;

@@ -76,6 +76,11 @@ int um_ab_check_hashes(const um_ab_run_t *runs, size_t n, const char *const *mod
 // run said "na".
 size_t um_ab_median(const um_ab_run_t *runs, size_t n, int mode, int key, double *out, int *all_na);
 
+// Fastest and slowest timed run of `mode` (instrumented runs left out, as in the median: their
+// hashing and CUPTI make them slow by design). Returns how many runs were counted; with none,
+// *lo = *hi = 0.
+size_t um_ab_time_range(const um_ab_run_t *runs, size_t n, int mode, double *lo, double *hi);
+
 // ratio = value / baseline, or 0 when the baseline is 0 (printed as "-").
 double um_ab_ratio(double value, double baseline);
 

@@ -80,6 +80,20 @@ START_TEST(test_median_time_skips_instrumented_runs) {
 }
 END_TEST
 
+START_TEST(test_time_range_skips_instrumented_runs) {
+    um_ab_run_t runs[] = {run_of(0, 50.0, 0xabc, 10), run_of(0, 1.0, 0, 10), run_of(1, 7.0, 0, 10),
+                          run_of(0, 3.0, 0, 10)};
+    runs[0].instrumented = 1; // the whisker must not reach the instrumented run's 50 s
+    double lo, hi;
+    ck_assert_uint_eq(um_ab_time_range(runs, 4, 0, &lo, &hi), 2);
+    ck_assert_double_eq(lo, 1.0);
+    ck_assert_double_eq(hi, 3.0);
+    ck_assert_uint_eq(um_ab_time_range(runs, 4, 2, &lo, &hi), 0); // no runs of that mode
+    ck_assert_double_eq(lo, 0.0);
+    ck_assert_double_eq(hi, 0.0);
+}
+END_TEST
+
 START_TEST(test_hashes_identical) {
     um_ab_run_t runs[] = {run_of(0, 1, 0x1234, 1), run_of(1, 1, 0x1234, 1), run_of(3, 1, 0x1234, 1)};
     char msg[256];
@@ -161,6 +175,7 @@ Suite *cli_ab_suite(void) {
     tcase_add_test(core, test_parse_stats_contract_keys);
     tcase_add_test(core, test_median_per_mode);
     tcase_add_test(core, test_median_time_skips_instrumented_runs);
+    tcase_add_test(core, test_time_range_skips_instrumented_runs);
     tcase_add_test(core, test_hashes_identical);
     suite_add_tcase(s, core);
     TCase *limits = tcase_create("limits");
