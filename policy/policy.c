@@ -263,10 +263,12 @@ static um_decision_t device_decision(void) {
 
 // Copy strategies for the placement and mode. Host copies only make sense into managed
 // memory and only the naive ladders use them; auto keeps the driver (host memcpy into
-// GPU-resident managed memory is 4x slower than cudaMemcpy, Measured) and stages big
-// pageable uploads when staging is on (a 4-thread pinned pipeline moved pageable data 1.8x
-// faster than cudaMemcpy at 256 MiB and 1 GiB, Measured). D2H staging is not measured yet,
-// so read-backs stay with the driver.
+// GPU-resident managed memory is 4x slower than cudaMemcpy, Measured) and, when staging is
+// on, stages big pageable copies both ways through the transfer engine: on the H100 it
+// moved pageable data H2D 2.3-4.0x and D2H 3.0-4.0x faster than the driver's own pageable
+// copy at 16 MiB-1 GiB (README "Transfer engine"; tests/gpu/staging_bench_results.md).
+// The engine only takes copies whose other side is pageable (a pinned buffer goes to the
+// driver) and at least its threshold, so a small read-back never pays for it.
 static void set_copies(const um_pol_t *pol, um_decision_t *d, uint64_t bytes) {
     um_mode_t m = pol->cfg.mode;
     d->host_prefetch_before_read = 0;
@@ -280,7 +282,17 @@ static void set_copies(const um_pol_t *pol, um_decision_t *d, uint64_t bytes) {
     if (m != UM_MODE_PASSTHROUGH && pol->cfg.staging_threshold > 0 &&
         bytes >= pol->cfg.staging_threshold) {
         d->copy_h2d = UM_COPY_STAGED;
+        d->copy_d2h = UM_COPY_STAGED;
     }
+}
+
+// The short tail auto adds to a managed allocation's facts: what it does beyond the rule's
+// advise (populate at allocation, staged copies), so a report line names every action.
+static const char *action_tags(const um_decision_t *d, char *buf, size_t n) {
+    int h = d->copy_h2d == UM_COPY_STAGED, b = d->copy_d2h == UM_COPY_STAGED;
+    snprintf(buf, n, " [%s%s%s%s]", d->populate ? "populated" : "no populate",
+             h || b ? ", staged " : "", h ? (b ? "h2d+d2h" : "h2d") : "", !h && b ? "d2h" : "");
+    return buf;
 }
 
 static const char *bytes_text(uint64_t b, char *buf, size_t n) {
@@ -389,6 +401,8 @@ static void apply_file(const um_pol_t *pol, um_decision_t *d, const um_pf_entry_
     if (e->set & UM_PF_COPY_D2H) {
         d->copy_d2h = e->copy_d2h;
     }
+    // Pages populated on the GPU would only be faulted back by host writes.
+    d->populate = d->copy_h2d != UM_COPY_HOST;
     char text[128];
     if (e->comment[0] != '\0') {
         fmt_trunc(text, sizeof text, "%s:%u: %s", pol->file_name, e->line, e->comment);
@@ -496,11 +510,12 @@ static um_decision_t decide(um_pol_t *pol, const char *site, uint64_t bytes,
         set_reason(pol, &d, UM_RULE_PREFETCH, "%s", bytes_text(bytes, sz, sizeof sz));
         return d;
     }
-    char facts[128];
+    char facts[128], tags[48];
     int rule = classify(a, s, facts, sizeof facts);
     d.advise = advise_of_rule(rule);
     d.prefetch = UM_PF_ON_LAUNCH;
-    set_reason(pol, &d, rule, "%s", facts);
+    d.populate = 1;
+    set_reason(pol, &d, rule, "%s%s", facts, action_tags(&d, tags, sizeof tags));
     if (fe != NULL) {
         apply_file(pol, &d, fe, bytes);
     }

@@ -293,6 +293,28 @@ static int find_base(uint64_t ptr, um_rec_t *rec) {
 }
 
 // --- device allocations: the rewrite ---
+// Creates a new managed allocation's pages on its device (decision.populate): a prefetch of
+// never-touched memory only populates, it moves no data. On the per-thread default stream,
+// which orders it before the program's next work on the legacy stream or on this thread's
+// stream without making the program's other streams wait; a copy on a non-blocking stream
+// may overtake it and then faults in what is left, as it would have without it. Nothing is
+// inserted while a stream captures (a prefetch could invalidate a global-mode capture).
+static void populate(uint64_t base, uint64_t size, int dev, uint64_t id) {
+    if (dev < 0 || um_capture_active())
+        return;
+    um_ref_t ref;
+    memset(&ref, 0, sizeof ref);
+    ref.id = id;
+    ref.base = base;
+    ref.size = size;
+    ref.flags = UM_REC_REWRITTEN;
+    ref.kind = UM_MEM_MANAGED;
+    ref.req_kind = UM_MEM_DEVICE;
+    ref.res = UM_RES_NEW;
+    ref.res_device = -1;
+    um_mem_prefetch(&ref, dev, CU_STREAM_PER_THREAD, "populate");
+}
+
 static CUresult mem_alloc(CUdeviceptr *dptr, size_t bytes) {
     uint64_t t0 = um_now_ns();
     char site[UM_SITE_MAX] = "";
@@ -315,6 +337,8 @@ static CUresult mem_alloc(CUdeviceptr *dptr, size_t bytes) {
             uint64_t id = record_alloc(&a, r);
             if (d.advise)
                 um_mem_advise(*dptr, bytes, d.advise, dev, id);
+            if (d.populate)
+                populate(*dptr, bytes, dev, id);
             return r;
         }
         um_dec_unreserve(bytes);

@@ -139,6 +139,13 @@ modes)
             ;;
         auto)
             [ "${managed:-0}" -gt "${base_managed:-0}" ] || fail "auto: large allocations did not stay managed"
+            # Auto adds no GPU faults of its own: new allocations are populated on the device,
+            # launches and graph launches prefetch what is not resident (the program's own
+            # managed memory may still fault, as it does without the shim).
+            faults=$(val auto value.gpu_faults)
+            base_faults=$(val baseline value.gpu_faults)
+            [ "${faults:-1}" -le "${base_faults:-0}" ] 2>/dev/null ||
+                fail "auto: $faults GPU faults in the double, without the shim $base_faults"
             ;;
         esac
         hashes+=("$(stat_of $mode d2h_hash)")
