@@ -119,7 +119,8 @@ int um_pol_save(const um_pol_t *pol, const char *path);
     X(SCRATCH, "scratch")             /* device-only */                                           \
     X(HOST_ONLY, "host_only")         /* copied, not launched (yet) */                            \
     X(MIXED, "mixed")                 /* the site's allocations disagree */                       \
-    X(FILE, "file")                   /* a policy file entry */
+    X(FILE, "file")                   /* a policy file entry */                                   \
+    X(READ_MOSTLY, "read_mostly")     /* read back unchanged across launches (added) */
 
 typedef enum {
 #define UM_POL_RULE_ENUM(id, name) UM_RULE_##id,

@@ -273,6 +273,115 @@ START_TEST(test_policy_auto_never_read_mostly_on_its_own) {
 }
 END_TEST
 
+// The alternating reader: uploaded once, then each round a kernel reads it and the host
+// reads it back. Two read-backs seen unchanged earn read_mostly and host read-backs.
+START_TEST(test_policy_auto_read_mostly_from_unchanged_readbacks) {
+    const unsigned RM = UM_ADV_READ_MOSTLY | PD;
+    feed(ev_alloc(1, 64 * MiB, "alt"));
+    feed(ev_upload(1, 64 * MiB));
+    feed(ev_launch(1));
+    feed(ev_readback_seen(1, 64 * MiB, UM_CONTENT_SAME));
+    assert_auto_managed(live(1), UM_RULE_INOUT, PD); // one round is not evidence yet
+    feed(ev_launch(1));
+    feed(ev_readback(1, 64 * MiB)); // not compared (e.g. async): counts for nothing
+    assert_auto_managed(live(1), UM_RULE_INOUT, PD);
+    feed(ev_launch(1));
+    feed(ev_readback_seen(1, 64 * MiB, UM_CONTENT_SAME));
+    um_decision_t d = live(1);
+    ck_assert_msg(d.rule == UM_RULE_READ_MOSTLY, "%s", d.reason);
+    ck_assert_uint_eq(d.advise, RM);
+    ck_assert_int_eq(d.copy_d2h, UM_COPY_HOST);
+    ck_assert_int_eq(d.copy_h2d, UM_COPY_DRIVER);
+    ck_assert_int_eq(d.prefetch, UM_PF_ON_LAUNCH);
+    ck_assert_ptr_nonnull(strstr(d.reason, "3 launches, 2 read-backs unchanged"));
+    ck_assert_ptr_nonnull(strstr(d.reason, "host d2h"));
+    ck_assert_ptr_nonnull(strstr(um_pol_rule_why(UM_RULE_READ_MOSTLY), "46.9 -> 0.15 ms"));
+    // More unchanged rounds keep it.
+    feed(ev_launch(1));
+    feed(ev_readback_seen(1, 64 * MiB, UM_CONTENT_SAME));
+    ck_assert_int_eq(live(1).rule, UM_RULE_READ_MOSTLY);
+}
+END_TEST
+
+// The first sign of a device write revokes read_mostly, for the allocation and its site.
+START_TEST(test_policy_auto_read_mostly_revoked_by_a_write) {
+    for (int lost = 0; lost < 2; lost++) {
+        um_pol_destroy(pol);
+        pol = make(UM_MODE_AUTO, 0);
+        feed(ev_alloc(1, 64 * MiB, "alt"));
+        feed(ev_upload(1, 64 * MiB));
+        for (int i = 0; i < 2; i++) {
+            feed(ev_launch(1));
+            feed(ev_readback_seen(1, 64 * MiB, UM_CONTENT_SAME));
+        }
+        ck_assert_int_eq(live(1).rule, UM_RULE_READ_MOSTLY);
+        feed(ev_launch(1));
+        // Changed bytes, or a host copy gone although the bytes are equal (a kernel wrote
+        // the same values): both are a device write.
+        feed(ev_readback_seen(1, 64 * MiB, lost ? UM_CONTENT_LOST : UM_CONTENT_CHANGED));
+        um_decision_t d = live(1);
+        assert_auto_managed(d, UM_RULE_INOUT, PD);
+        ck_assert_ptr_nonnull(strstr(d.reason, "1 seen written"));
+        // Later unchanged rounds do not bring it back, nor does a new allocation there.
+        for (int i = 0; i < 3; i++) {
+            feed(ev_launch(1));
+            feed(ev_readback_seen(1, 64 * MiB, UM_CONTENT_SAME));
+        }
+        assert_auto_managed(live(1), UM_RULE_INOUT, PD);
+        feed(ev_alloc(2, 64 * MiB, "alt"));
+        feed(ev_upload(2, 64 * MiB));
+        for (int i = 0; i < 3; i++) {
+            feed(ev_launch(2));
+            feed(ev_readback_seen(2, 64 * MiB, UM_CONTENT_SAME));
+        }
+        assert_auto_managed(live(2), UM_RULE_INOUT, PD);
+        // Another site still learns it.
+        feed(ev_alloc(3, 64 * MiB, "other"));
+        for (int i = 0; i < 2; i++) {
+            feed(ev_launch(3));
+            feed(ev_readback_seen(3, 64 * MiB, UM_CONTENT_SAME));
+        }
+        ck_assert_int_eq(live(3).rule, UM_RULE_READ_MOSTLY);
+    }
+}
+END_TEST
+
+// Anything written into it after its first launch (upload, memset, copy) rules it out: each
+// such write would collapse the read-only copies.
+START_TEST(test_policy_auto_read_mostly_needs_no_writes_after_launch) {
+    feed(ev_alloc(1, 64 * MiB, "a"));
+    feed(ev_alloc(2, 64 * MiB, "b"));
+    feed(ev_alloc(3, 64 * MiB, "c"));
+    feed(ev_alloc(4, THRESHOLD - 1, "small"));
+    for (uint64_t id = 1; id <= 3; id++) {
+        feed(ev_launch(id));
+    }
+    feed(ev_upload(1, MiB));
+    feed(ev_memset(2, MiB));
+    feed(ev_d2d(3, 4, MiB));
+    for (int i = 0; i < 3; i++) {
+        for (uint64_t id = 1; id <= 3; id++) {
+            feed(ev_launch(id));
+            feed(ev_readback_seen(id, MiB, UM_CONTENT_SAME));
+        }
+    }
+    for (uint64_t id = 1; id <= 3; id++) {
+        um_decision_t d = live(id);
+        ck_assert_msg(d.rule != UM_RULE_READ_MOSTLY, "allocation %llu: %s",
+                      (unsigned long long)id, d.reason);
+        ck_assert_uint_eq(d.advise & UM_ADV_READ_MOSTLY, 0);
+        ck_assert_int_eq(d.copy_d2h, UM_COPY_DRIVER);
+    }
+    // Device memory (below the threshold) never gets it: it has no pages to duplicate.
+    feed(ev_alloc_kind(5, THRESHOLD - 1, UM_MEM_DEVICE, UM_MEM_DEVICE, "small"));
+    for (int i = 0; i < 3; i++) {
+        feed(ev_launch(5));
+        feed(ev_readback_seen(5, 4096, UM_CONTENT_SAME));
+    }
+    assert_device(live(5), UM_RULE_SMALL);
+}
+END_TEST
+
 START_TEST(test_policy_auto_scratch) {
     feed(ev_alloc(1, 64 * MiB, "tmp"));
     feed(ev_memset(1, 64 * MiB));
@@ -743,6 +852,9 @@ Suite *policy_suite(void) {
     tcase_add_test(core, test_policy_auto_streamed_input);
     tcase_add_test(core, test_policy_auto_result);
     tcase_add_test(core, test_policy_auto_never_read_mostly_on_its_own);
+    tcase_add_test(core, test_policy_auto_read_mostly_from_unchanged_readbacks);
+    tcase_add_test(core, test_policy_auto_read_mostly_revoked_by_a_write);
+    tcase_add_test(core, test_policy_auto_read_mostly_needs_no_writes_after_launch);
     tcase_add_test(core, test_policy_auto_scratch);
     tcase_add_test(core, test_policy_auto_learns_from_site_history);
     tcase_add_test(core, test_policy_auto_history_of_other_patterns);
