@@ -221,6 +221,8 @@ static int apply_live(um_rec_t *r, void *arg) {
     unsigned before = r->decision.advise;
     unsigned fresh = a->d.advise & ~before, gone = before & ~a->d.advise;
     r->decision = a->d;
+    if (gone & UM_ADV_READ_MOSTLY)
+        r->flags &= ~(unsigned)UM_REC_HOST_COPY; // unset, the pages have one home again
     r->flags |= (r->flags & UM_REC_LIVE_ONCE) ? UM_REC_LIVE_DECIDED : UM_REC_LIVE_ONCE;
     return (int)(fresh | (gone << 8));
 }
