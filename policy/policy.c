@@ -349,14 +349,30 @@ static int rule_of_pattern(um_pattern_t p) {
     }
 }
 
-// The evidence read_mostly needs (UM_RULE_READ_MOSTLY): a rewrite that kernels used and the
-// host read back unchanged twice, with nothing written into it from the host or by a copy
-// since its first launch, at a site where no device write was ever seen.
+// The evidence read_mostly needs (UM_RULE_READ_MOSTLY). Nothing written into the memory
+// from the host or by a copy after a launch (each such write would collapse the read-only
+// copies) and no device write ever seen; then two read-backs found unchanged, of this
+// allocation or of earlier ones at its site (so a site that allocates its buffer anew each
+// time, or a replayed trace, keeps the hint). A device write seen anywhere at the site
+// ends it there.
+static int no_writes_after_launch(const um_stats_counts_t *c) {
+    return c->d2h_changed_n == 0 && c->h2d_after_launch_n == 0 && c->memset_n == 0 &&
+           c->d2d_in_n == 0 && c->host_write_n == 0;
+}
+
+static int read_mostly_site(const um_stats_site_t *s) {
+    return s != NULL && s->c.launch_n >= 1 && s->c.d2h_same_n >= 2 && no_writes_after_launch(&s->c);
+}
+
 static int read_mostly_evidence(const um_stats_alloc_t *a, const um_stats_site_t *s) {
-    return a->mem == UM_MEM_MANAGED && a->req_mem == UM_MEM_DEVICE && a->c.launch_n >= 1 &&
-           a->c.d2h_same_n >= 2 && a->c.d2h_changed_n == 0 && a->c.h2d_after_launch_n == 0 &&
-           a->c.memset_n == 0 && a->c.d2d_in_n == 0 && a->c.host_write_n == 0 &&
-           (s == NULL || s->c.d2h_changed_n == 0);
+    if (a == NULL) {
+        return read_mostly_site(s);
+    }
+    if (a->mem != UM_MEM_MANAGED || a->req_mem != UM_MEM_DEVICE || !no_writes_after_launch(&a->c) ||
+        (s != NULL && s->c.d2h_changed_n > 0)) {
+        return 0;
+    }
+    return (a->c.launch_n >= 1 && a->c.d2h_same_n >= 2) || read_mostly_site(s);
 }
 
 // Auto's class for a managed allocation: the rule and its facts. `a` may be NULL (a new
@@ -372,9 +388,11 @@ static int classify(const um_stats_alloc_t *a, const um_stats_site_t *s, char *f
         }
     }
     facts[0] = '\0';
-    if (a != NULL && read_mostly_evidence(a, s)) {
-        snprintf(facts, n, "%llu launches, %llu read-backs unchanged", (unsigned long long)a->c.launch_n,
-                 (unsigned long long)a->c.d2h_same_n);
+    if (read_mostly_evidence(a, s)) {
+        const um_stats_counts_t *c = a != NULL && a->c.d2h_same_n >= 2 ? &a->c : &s->c;
+        snprintf(facts, n, "%s%llu launches, %llu read-backs unchanged",
+                 c == &s->c ? "site: " : "", (unsigned long long)c->launch_n,
+                 (unsigned long long)c->d2h_same_n);
         return UM_RULE_READ_MOSTLY;
     }
     switch (own) {
@@ -632,8 +650,15 @@ static void learned_entry(const um_pol_t *pol, const um_stats_site_t *s, um_pf_e
         e->set |= UM_PF_PLACEMENT;
         e->placement = UM_PLACE_MANAGED;
     }
-    e->set |= UM_PF_ADVISE | UM_PF_PREFETCH;
-    e->advise = advise_of_rule(rule);
+    if (read_mostly_site(s)) {
+        // No advise key: a file's keys override the built-in rules, and read_mostly must stay
+        // revocable by the next run's evidence. The built-in rule grants it again online.
+        rule = UM_RULE_READ_MOSTLY;
+        e->set |= UM_PF_PREFETCH;
+    } else {
+        e->set |= UM_PF_ADVISE | UM_PF_PREFETCH;
+        e->advise = advise_of_rule(rule);
+    }
     e->prefetch = UM_PF_ON_LAUNCH;
     char facts[96];
     counts_facts(&s->c, facts, sizeof facts);

@@ -303,6 +303,44 @@ START_TEST(test_policy_auto_read_mostly_from_unchanged_readbacks) {
 }
 END_TEST
 
+// A site whose buffers were read back unchanged starts its next allocation read-mostly (no
+// flip at its first launch), until a write is seen; a learned file leaves advise to the rule.
+START_TEST(test_policy_auto_read_mostly_from_site_history) {
+    const unsigned RM = UM_ADV_READ_MOSTLY | PD;
+    feed(ev_alloc(1, 64 * MiB, "alt"));
+    feed(ev_upload(1, 64 * MiB));
+    for (int i = 0; i < 2; i++) {
+        feed(ev_launch(1));
+        feed(ev_readback_seen(1, 64 * MiB, UM_CONTENT_SAME));
+    }
+    feed(ev_free(1));
+    um_decision_t d = fresh("alt", 64 * MiB);
+    ck_assert_msg(d.rule == UM_RULE_READ_MOSTLY, "%s", d.reason);
+    ck_assert_uint_eq(d.advise, RM);
+    ck_assert_int_eq(d.copy_d2h, UM_COPY_HOST);
+    ck_assert_ptr_nonnull(strstr(d.reason, "site: 2 launches, 2 read-backs unchanged"));
+    feed(ev_alloc(2, 64 * MiB, "alt"));
+    feed(ev_upload(2, 64 * MiB));
+    ck_assert_int_eq(live(2).rule, UM_RULE_READ_MOSTLY); // first launch: no flip
+    feed(ev_launch(2));
+    ck_assert_int_eq(live(2).rule, UM_RULE_READ_MOSTLY);
+    // The learned file has no advise key for it (keys override, and it must stay revocable).
+    char path[512];
+    temp_path(path);
+    ck_assert_int_eq(um_pol_save(pol, path), 0);
+    const char *text = slurp(path);
+    const char *line = strstr(text, "site alt ");
+    ck_assert_ptr_nonnull(line);
+    ck_assert_ptr_null(strstr(line, "advise="));
+    ck_assert_ptr_nonnull(strstr(line, "# read_mostly:"));
+    unlink(path);
+    // Its own write revokes it, and the site forgets the history.
+    feed(ev_readback_seen(2, 64 * MiB, UM_CONTENT_CHANGED));
+    assert_auto_managed(live(2), UM_RULE_INOUT, PD);
+    ck_assert_int_ne(fresh("alt", 64 * MiB).rule, UM_RULE_READ_MOSTLY);
+}
+END_TEST
+
 // The first sign of a device write revokes read_mostly, for the allocation and its site.
 START_TEST(test_policy_auto_read_mostly_revoked_by_a_write) {
     for (int lost = 0; lost < 2; lost++) {
@@ -853,6 +891,7 @@ Suite *policy_suite(void) {
     tcase_add_test(core, test_policy_auto_result);
     tcase_add_test(core, test_policy_auto_never_read_mostly_on_its_own);
     tcase_add_test(core, test_policy_auto_read_mostly_from_unchanged_readbacks);
+    tcase_add_test(core, test_policy_auto_read_mostly_from_site_history);
     tcase_add_test(core, test_policy_auto_read_mostly_revoked_by_a_write);
     tcase_add_test(core, test_policy_auto_read_mostly_needs_no_writes_after_launch);
     tcase_add_test(core, test_policy_auto_scratch);
