@@ -78,13 +78,13 @@ static const rule_text_t rule_texts[UM_RULE_COUNT] = {
                        "asks again at the next launch) or so at earlier allocations of the site, "
                        "never read back: the seed's query/target vectors. PreferredLocation=GPU "
                        "keeps the pages resident, where driver copies cost the same as into "
-                       "device memory (Measured). No ReadMostly: its win (alternating GPU/CPU "
-                       "reads of 64 MiB, 46.9 -> 0.15 ms per round, Measured) needs host reads "
-                       "of the managed pages, which auto never makes (its copies are driver "
-                       "copies), while kernel writes, which the shim cannot see, turn "
-                       "read-mostly pages into a fault storm (measured on the H100: 40,215 GPU "
-                       "page-fault groups for 20 launches of a kernel writing such a buffer). "
-                       "A policy file can still ask for read_mostly per site."},
+                       "device memory (Measured). No ReadMostly: its win needs host reads of "
+                       "the pages, and a buffer never read back gives no evidence that kernels "
+                       "leave it alone, while a kernel writing read-mostly pages turns them "
+                       "into a fault storm (measured on the H100: 40,215 GPU page-fault groups "
+                       "for 20 launches of a kernel writing such a buffer). Rule read_mostly "
+                       "grants it once read-backs show the content unchanged; a policy file "
+                       "can ask for it per site."},
     [UM_RULE_STREAMED] = {"re-uploaded: read_mostly would collapse on every upload",
                           "Uploaded again after launches (streamed input): every upload writes "
                           "the pages, which would collapse read-mostly copies each time, so "
@@ -98,10 +98,11 @@ static const rule_text_t rule_texts[UM_RULE_COUNT] = {
                         "host never maps these pages, and ReadMostly would fault on every kernel "
                         "write."},
     [UM_RULE_INOUT] = {"kernels may write it: no read_mostly",
-                       "Uploaded, launched and read back: kernels may write it (the shim cannot "
-                       "tell), and a write to read-mostly pages faults, so only "
-                       "PreferredLocation=GPU; both copies go to the driver at device-memory "
-                       "cost (Measured)."},
+                       "Uploaded, launched and read back, and either its read-backs showed a "
+                       "device write (then for the rest of the run at its site) or fewer than "
+                       "two were compared unchanged yet: a write to read-mostly pages faults, "
+                       "so only PreferredLocation=GPU; both copies go to the driver at "
+                       "device-memory cost (Measured). Rule read_mostly takes over on evidence."},
     [UM_RULE_SCRATCH] = {"device-only: no host copy ever needed",
                          "Never copied to or from the host (device-only scratch): "
                          "PreferredLocation=GPU so its pages are created and kept on the GPU "
