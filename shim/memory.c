@@ -775,8 +775,11 @@ static CUresult do_copy(const copy_t *c) {
                 // One prefetch makes the host's read-only copy by DMA instead of a CPU fault
                 // per page; the GPU keeps its copy.
                 if (prefetch_range(m->base, m->size, CU_DEVICE_CPU, stream) == CUDA_SUCCESS &&
-                    UM_REAL_CALL(cuStreamSynchronize, stream) == CUDA_SUCCESS)
+                    UM_REAL_CALL(cuStreamSynchronize, stream) == CUDA_SUCCESS) {
                     um_reg_update(m->base, m->id, host_copy_cb, NULL);
+                    um_stat_add(UM_ST_prefetches, 1);
+                    um_stat_add(UM_ST_prefetch_bytes, m->size);
+                }
             } else if (dir == UM_DIR_D2H && m->decision.host_prefetch_before_read) {
                 um_ref_t ref;
                 um_ref_from_rec(&ref, m);
