@@ -47,6 +47,18 @@ typedef enum {
     UM_DIR_COUNT
 } um_dir_t;
 
+// COPY d2h (added): what the shim saw of a read-back's content, from a sample of its bytes
+// compared with the last content the host wrote into or read from that range. Evidence for
+// the policy of whether the device writes an allocation (the shim cannot see kernel writes).
+typedef enum {
+    UM_CONTENT_UNKNOWN = 0, // not compared (async read-back, new range, not a rewrite)
+    UM_CONTENT_SAME,        // sampled bytes equal: no device write seen since
+    UM_CONTENT_CHANGED,     // sampled bytes differ: the device wrote it
+    UM_CONTENT_LOST,        // read-mostly pages' host copy was gone (host read ran at
+                            // fault speed): the device wrote it, even if with equal values
+    UM_CONTENT_COUNT
+} um_content_t;
+
 typedef struct {
     um_ev_kind_t kind;
     uint64_t t_ns;        // CLOCK_MONOTONIC nanoseconds
@@ -69,6 +81,7 @@ typedef struct {
     uint64_t hash;        // FNV-1a 64 of D2H data when UMSHIM_HASH=1, else 0
     // ADVISE: the CUmem_advise value; PREFETCH: destination device (-1 host) in `device`.
     int advice;
+    int content;            // COPY d2h: um_content_t (0 = not compared)
     char site[UM_SITE_MAX]; // allocation call site (ALLOC) or calling site (others)
     char name[UM_NAME_MAX]; // kernel name (LAUNCH), API name (others), reason (FALLBACK)
     uint32_t nrefs;         // LAUNCH: allocation ids referenced by the parameters

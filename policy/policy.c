@@ -78,13 +78,13 @@ static const rule_text_t rule_texts[UM_RULE_COUNT] = {
                        "asks again at the next launch) or so at earlier allocations of the site, "
                        "never read back: the seed's query/target vectors. PreferredLocation=GPU "
                        "keeps the pages resident, where driver copies cost the same as into "
-                       "device memory (Measured). No ReadMostly: its win (alternating GPU/CPU "
-                       "reads of 64 MiB, 46.9 -> 0.15 ms per round, Measured) needs host reads "
-                       "of the managed pages, which auto never makes (its copies are driver "
-                       "copies), while kernel writes, which the shim cannot see, turn "
-                       "read-mostly pages into a fault storm (measured on the H100: 40,215 GPU "
-                       "page-fault groups for 20 launches of a kernel writing such a buffer). "
-                       "A policy file can still ask for read_mostly per site."},
+                       "device memory (Measured). No ReadMostly: its win needs host reads of "
+                       "the pages, and a buffer never read back gives no evidence that kernels "
+                       "leave it alone, while a kernel writing read-mostly pages turns them "
+                       "into a fault storm (measured on the H100: 40,215 GPU page-fault groups "
+                       "for 20 launches of a kernel writing such a buffer). Rule read_mostly "
+                       "grants it once read-backs show the content unchanged; a policy file "
+                       "can ask for it per site."},
     [UM_RULE_STREAMED] = {"re-uploaded: read_mostly would collapse on every upload",
                           "Uploaded again after launches (streamed input): every upload writes "
                           "the pages, which would collapse read-mostly copies each time, so "
@@ -98,10 +98,11 @@ static const rule_text_t rule_texts[UM_RULE_COUNT] = {
                         "host never maps these pages, and ReadMostly would fault on every kernel "
                         "write."},
     [UM_RULE_INOUT] = {"kernels may write it: no read_mostly",
-                       "Uploaded, launched and read back: kernels may write it (the shim cannot "
-                       "tell), and a write to read-mostly pages faults, so only "
-                       "PreferredLocation=GPU; both copies go to the driver at device-memory "
-                       "cost (Measured)."},
+                       "Uploaded, launched and read back, and either its read-backs showed a "
+                       "device write (then for the rest of the run at its site) or fewer than "
+                       "two were compared unchanged yet: a write to read-mostly pages faults, "
+                       "so only PreferredLocation=GPU; both copies go to the driver at "
+                       "device-memory cost (Measured). Rule read_mostly takes over on evidence."},
     [UM_RULE_SCRATCH] = {"device-only: no host copy ever needed",
                          "Never copied to or from the host (device-only scratch): "
                          "PreferredLocation=GPU so its pages are created and kept on the GPU "
@@ -116,6 +117,19 @@ static const rule_text_t rule_texts[UM_RULE_COUNT] = {
     [UM_RULE_FILE] = {"policy file",
                       "A policy file entry (UMSHIM_POLICY) for the site overrides the built-in "
                       "rules key by key; keys it leaves out keep the built-in decision."},
+    [UM_RULE_READ_MOSTLY] = {"read back unchanged: ReadMostly, host reads its own copy",
+                             "Launched, then read back at least twice with its sampled content "
+                             "unchanged since the host last saw it, never re-uploaded, set or "
+                             "copied into after launches, and no device write ever seen at its "
+                             "site: the alternating GPU-read/host-read pattern. ReadMostly keeps "
+                             "a read-only copy on each side (alternating GPU/CPU reads of 64 MiB: "
+                             "46.9 -> 0.15 ms per round, Measured), so read-backs become host "
+                             "copies out of the host's copy (made once by a prefetch, then a "
+                             "parallel memcpy) instead of DMA. The first read-back found written "
+                             "(sampled bytes differ, or the host copy was gone: a kernel wrote "
+                             "the pages, even with equal values) revokes it for the allocation "
+                             "and its site for the rest of the run: writes to read-mostly pages "
+                             "fault (40,215 fault groups for 20 launches, Measured)."},
 };
 
 static const char *const rule_names[] = {
@@ -263,10 +277,12 @@ static um_decision_t device_decision(void) {
 
 // Copy strategies for the placement and mode. Host copies only make sense into managed
 // memory and only the naive ladders use them; auto keeps the driver (host memcpy into
-// GPU-resident managed memory is 4x slower than cudaMemcpy, Measured) and stages big
-// pageable uploads when staging is on (a 4-thread pinned pipeline moved pageable data 1.8x
-// faster than cudaMemcpy at 256 MiB and 1 GiB, Measured). D2H staging is not measured yet,
-// so read-backs stay with the driver.
+// GPU-resident managed memory is 4x slower than cudaMemcpy, Measured) and, when staging is
+// on, stages big pageable uploads through the transfer engine (2.3-4.0x the driver's
+// pageable H2D at 16 MiB-1 GiB, README "Transfer engine"). Read-backs stay with the driver:
+// staged D2H out of GPU-resident managed memory into a warm pageable buffer was not faster
+// on the H100 (alternating 64 MiB rounds: 4.96 ms staged vs 4.59 ms driver per round, 5
+// interleaved runs; the engine's 3-4x D2H gain was measured into cold destinations).
 static void set_copies(const um_pol_t *pol, um_decision_t *d, uint64_t bytes) {
     um_mode_t m = pol->cfg.mode;
     d->host_prefetch_before_read = 0;
@@ -283,6 +299,16 @@ static void set_copies(const um_pol_t *pol, um_decision_t *d, uint64_t bytes) {
     }
 }
 
+// The short tail auto adds to a managed allocation's facts: what it does beyond the rule's
+// advise (populate at allocation, staged copies), so a report line names every action.
+static const char *action_tags(const um_decision_t *d, char *buf, size_t n) {
+    int h = d->copy_h2d == UM_COPY_STAGED, b = d->copy_d2h == UM_COPY_STAGED;
+    snprintf(buf, n, " [%s%s%s%s%s]", d->populate ? "populated" : "no populate",
+             h || b ? ", staged " : "", h ? (b ? "h2d+d2h" : "h2d") : "", !h && b ? "d2h" : "",
+             d->copy_d2h == UM_COPY_HOST ? ", host d2h" : "");
+    return buf;
+}
+
 static const char *bytes_text(uint64_t b, char *buf, size_t n) {
     if (b >= (1ull << 30) && b % (1ull << 30) == 0) {
         snprintf(buf, n, "%llu GiB", (unsigned long long)(b >> 30));
@@ -297,8 +323,12 @@ static const char *bytes_text(uint64_t b, char *buf, size_t n) {
 }
 
 static void counts_facts(const um_stats_counts_t *c, char *buf, size_t n) {
-    snprintf(buf, n, "%llu uploads, %llu launches, %llu read-backs", (unsigned long long)c->h2d_n,
-             (unsigned long long)c->launch_n, (unsigned long long)(c->d2h_n + c->host_read_n));
+    int k = snprintf(buf, n, "%llu uploads, %llu launches, %llu read-backs",
+                     (unsigned long long)c->h2d_n, (unsigned long long)c->launch_n,
+                     (unsigned long long)(c->d2h_n + c->host_read_n));
+    if (c->d2h_changed_n > 0 && k > 0 && (size_t)k < n) {
+        snprintf(buf + k, n - (size_t)k, " (%llu seen written)", (unsigned long long)c->d2h_changed_n);
+    }
 }
 
 static int rule_of_pattern(um_pattern_t p) {
@@ -320,6 +350,32 @@ static int rule_of_pattern(um_pattern_t p) {
     }
 }
 
+// The evidence read_mostly needs (UM_RULE_READ_MOSTLY). Nothing written into the memory
+// from the host or by a copy after a launch (each such write would collapse the read-only
+// copies) and no device write ever seen; then two read-backs found unchanged, of this
+// allocation or of earlier ones at its site (so a site that allocates its buffer anew each
+// time, or a replayed trace, keeps the hint). A device write seen anywhere at the site
+// ends it there.
+static int no_writes_after_launch(const um_stats_counts_t *c) {
+    return c->d2h_changed_n == 0 && c->h2d_after_launch_n == 0 && c->memset_n == 0 &&
+           c->d2d_in_n == 0 && c->host_write_n == 0;
+}
+
+static int read_mostly_site(const um_stats_site_t *s) {
+    return s != NULL && s->c.launch_n >= 1 && s->c.d2h_same_n >= 2 && no_writes_after_launch(&s->c);
+}
+
+static int read_mostly_evidence(const um_stats_alloc_t *a, const um_stats_site_t *s) {
+    if (a == NULL) {
+        return read_mostly_site(s);
+    }
+    if (a->mem != UM_MEM_MANAGED || a->req_mem != UM_MEM_DEVICE || !no_writes_after_launch(&a->c) ||
+        (s != NULL && s->c.d2h_changed_n > 0)) {
+        return 0;
+    }
+    return (a->c.launch_n >= 1 && a->c.d2h_same_n >= 2) || read_mostly_site(s);
+}
+
 // Auto's class for a managed allocation: the rule and its facts. `a` may be NULL (a new
 // allocation), `s` may be NULL (a new site).
 static int classify(const um_stats_alloc_t *a, const um_stats_site_t *s, char *facts, size_t n) {
@@ -333,6 +389,13 @@ static int classify(const um_stats_alloc_t *a, const um_stats_site_t *s, char *f
         }
     }
     facts[0] = '\0';
+    if (read_mostly_evidence(a, s)) {
+        const um_stats_counts_t *c = a != NULL && a->c.d2h_same_n >= 2 ? &a->c : &s->c;
+        snprintf(facts, n, "%s%llu launches, %llu read-backs unchanged",
+                 c == &s->c ? "site: " : "", (unsigned long long)c->launch_n,
+                 (unsigned long long)c->d2h_same_n);
+        return UM_RULE_READ_MOSTLY;
+    }
     switch (own) {
     case UM_PAT_INPUT:
     case UM_PAT_RESULT:
@@ -363,9 +426,12 @@ static int classify(const um_stats_alloc_t *a, const um_stats_site_t *s, char *f
 }
 
 static unsigned advise_of_rule(int rule) {
-    // Every auto class keeps its pages on the GPU; ReadMostly only comes from a policy file
-    // (see UM_RULE_INPUT's reason).
-    (void)rule;
+    // Every auto class keeps its pages on the GPU; ReadMostly only where the content was
+    // seen unchanged across launches (UM_RULE_READ_MOSTLY), never on a guess (see
+    // UM_RULE_INPUT's reason).
+    if (rule == UM_RULE_READ_MOSTLY) {
+        return UM_ADV_READ_MOSTLY | UM_ADV_PREFER_DEVICE;
+    }
     return UM_ADV_PREFER_DEVICE;
 }
 
@@ -389,6 +455,8 @@ static void apply_file(const um_pol_t *pol, um_decision_t *d, const um_pf_entry_
     if (e->set & UM_PF_COPY_D2H) {
         d->copy_d2h = e->copy_d2h;
     }
+    // Pages populated on the GPU would only be faulted back by host writes.
+    d->populate = d->copy_h2d != UM_COPY_HOST;
     char text[128];
     if (e->comment[0] != '\0') {
         fmt_trunc(text, sizeof text, "%s:%u: %s", pol->file_name, e->line, e->comment);
@@ -496,11 +564,15 @@ static um_decision_t decide(um_pol_t *pol, const char *site, uint64_t bytes,
         set_reason(pol, &d, UM_RULE_PREFETCH, "%s", bytes_text(bytes, sz, sizeof sz));
         return d;
     }
-    char facts[128];
+    char facts[128], tags[48];
     int rule = classify(a, s, facts, sizeof facts);
     d.advise = advise_of_rule(rule);
     d.prefetch = UM_PF_ON_LAUNCH;
-    set_reason(pol, &d, rule, "%s", facts);
+    d.populate = 1;
+    if (rule == UM_RULE_READ_MOSTLY) {
+        d.copy_d2h = UM_COPY_HOST; // the win: the host reads its own copy, no DMA
+    }
+    set_reason(pol, &d, rule, "%s%s", facts, action_tags(&d, tags, sizeof tags));
     if (fe != NULL) {
         apply_file(pol, &d, fe, bytes);
     }
@@ -579,8 +651,15 @@ static void learned_entry(const um_pol_t *pol, const um_stats_site_t *s, um_pf_e
         e->set |= UM_PF_PLACEMENT;
         e->placement = UM_PLACE_MANAGED;
     }
-    e->set |= UM_PF_ADVISE | UM_PF_PREFETCH;
-    e->advise = advise_of_rule(rule);
+    if (read_mostly_site(s)) {
+        // No advise key: a file's keys override the built-in rules, and read_mostly must stay
+        // revocable by the next run's evidence. The built-in rule grants it again online.
+        rule = UM_RULE_READ_MOSTLY;
+        e->set |= UM_PF_PREFETCH;
+    } else {
+        e->set |= UM_PF_ADVISE | UM_PF_PREFETCH;
+        e->advise = advise_of_rule(rule);
+    }
     e->prefetch = UM_PF_ON_LAUNCH;
     char facts[96];
     counts_facts(&s->c, facts, sizeof facts);

@@ -506,6 +506,11 @@ static void on_upload(um_stats_t *st, um_stats_alloc_t *a, const um_event_t *ev)
 static void on_readback(um_stats_t *st, um_stats_alloc_t *a, const um_event_t *ev) {
     BUMP(st, a, d2h_n, 1);
     BUMP(st, a, d2h_b, ev->bytes);
+    if (ev->content == UM_CONTENT_SAME) {
+        BUMP(st, a, d2h_same_n, 1);
+    } else if (ev->content == UM_CONTENT_CHANGED || ev->content == UM_CONTENT_LOST) {
+        BUMP(st, a, d2h_changed_n, 1);
+    }
     device_used(st, a);
     if (a->c.launch_n > 0) {
         a->readback_since_launch = 1;

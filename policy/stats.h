@@ -63,6 +63,10 @@ typedef struct {
     uint64_t round_trips;            // launch, host read-back, launch again (alternation)
     uint64_t h2d_redundant_n, h2d_redundant_b; // see the file comment
     uint64_t h2d_unused_n, h2d_unused_b;       // see the file comment (counted at free)
+    // Read-backs whose sampled content the shim compared with what the host last saw of
+    // that range (event.h um_content_t): unchanged, or written by the device (changed or
+    // read-mostly host copy lost). Evidence for read_mostly and against it.
+    uint64_t d2h_same_n, d2h_changed_n;
 } um_stats_counts_t;
 
 typedef struct {

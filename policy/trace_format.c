@@ -42,6 +42,7 @@ typedef enum {
     X("src", F_U64, src_id)                                                                        \
     X("hash", F_HASH, hash)                                                                        \
     X("advice", F_INT, advice)                                                                     \
+    X("content", F_INT, content)                                                                   \
     X("name", F_STR, name)                                                                         \
     X("refs", F_REFS, refs)                                                                        \
     X("site", F_STR, site)

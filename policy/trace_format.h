@@ -42,6 +42,8 @@
 //     src     src_id            decimal u64 (a copy's source allocation)
 //     hash    hash              0x + exactly 16 hex digits (FNV-1a 64)
 //     advice  advice            decimal int (CUmem_advise)
+//     content content           decimal int (um_content_t, d2h copies; added to v1: absent
+//                               in older traces, which read as 0 = not compared)
 //     name    name              string, < UM_NAME_MAX bytes (kernel / API name / reason)
 //     refs    nrefs, refs[]     decimal u64 ids separated by ',' (1..UM_LAUNCH_MAX_REFS)
 //     site    site              string, < UM_SITE_MAX bytes ("module+0xoffset", opaque)

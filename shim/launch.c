@@ -221,6 +221,8 @@ static int apply_live(um_rec_t *r, void *arg) {
     unsigned before = r->decision.advise;
     unsigned fresh = a->d.advise & ~before, gone = before & ~a->d.advise;
     r->decision = a->d;
+    if (gone & UM_ADV_READ_MOSTLY)
+        r->flags &= ~(unsigned)UM_REC_HOST_COPY; // unset, the pages have one home again
     r->flags |= (r->flags & UM_REC_LIVE_ONCE) ? UM_REC_LIVE_DECIDED : UM_REC_LIVE_ONCE;
     return (int)(fresh | (gone << 8));
 }
@@ -401,6 +403,38 @@ UM_EXPORT CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gx,
 }
 
 // --- graphs: launched as is (their kernels are not decoded) ---
+typedef struct {
+    um_ref_t refs[UM_LAUNCH_MAX_TOUCH];
+    int n, device;
+} graph_arg_t;
+
+static void collect_graph(um_rec_t *r, void *arg) {
+    graph_arg_t *a = arg;
+    if ((r->flags & UM_REC_REWRITTEN) && r->device == a->device &&
+        r->decision.prefetch == UM_PF_ON_LAUNCH &&
+        !(r->res == UM_RES_DEVICE && r->res_device == a->device) && a->n < UM_LAUNCH_MAX_TOUCH)
+        um_ref_from_rec(&a->refs[a->n++], r);
+}
+
+// A graph's kernels are not decoded, so any allocation may be one they use: before the
+// launch, every rewritten allocation of the device that is not known to be resident there
+// is prefetched on the graph's stream, as a launch with unknown parameters does. Residency
+// makes this free in steady state (nothing is moved twice unless the host wrote it since).
+static void graph_prefetch(CUstream s) {
+    if (um_cfg.fast || (um_cfg.mode != UM_MODE_PREFETCH && um_cfg.mode != UM_MODE_AUTO) ||
+        um_capture_active())
+        return;
+    int dev = um_cur_device();
+    if (dev < 0)
+        return;
+    graph_arg_t a;
+    a.n = 0;
+    a.device = dev;
+    um_reg_foreach(collect_graph, &a);
+    for (int i = 0; i < a.n; i++)
+        um_mem_prefetch(&a.refs[i], dev, s, "graph");
+}
+
 static CUresult graph_done(const char *api, CUresult r, CUstream s) {
     if (um_cfg.events) {
         um_event_t ev;
@@ -416,11 +450,13 @@ static CUresult graph_done(const char *api, CUresult r, CUstream s) {
 
 UM_EXPORT CUresult cuGraphLaunch(CUgraphExec g, CUstream s) {
     UM_BEGIN(cuGraphLaunch, g, s);
+    graph_prefetch(s);
     UM_END(graph_done("cuGraphLaunch", UM_REAL_CALL(cuGraphLaunch, g, s), s));
 }
 
 UM_EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec g, CUstream s) {
     UM_BEGIN(cuGraphLaunch_ptsz, g, s);
+    graph_prefetch(um_map_stream(s, 1));
     UM_END(graph_done("cuGraphLaunch_ptsz", UM_REAL_CALL(cuGraphLaunch_ptsz, g, s),
                       um_map_stream(s, 1)));
 }

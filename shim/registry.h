@@ -22,6 +22,8 @@ enum {
     UM_REC_LIVE_DECIDED = 1u << 2, // ... and at the second (its own history counts then)
     UM_REC_IPC_WARNED = 1u << 3,
     UM_REC_DEAD = 1u << 4,         // its context was reset; about to be removed
+    UM_REC_HOST_COPY = 1u << 5,    // read-mostly pages have a host copy (the shim prefetched
+                                   // one for a host read-back; any write from our side ends it)
 };
 
 typedef struct {
@@ -40,6 +42,9 @@ typedef struct {
     um_rec_stats_t stats;
     um_res_t res;
     int res_device;
+    // Sampled content of [sig_off, sig_off + sig_len) as the host last wrote or read it
+    // (memory.c), so a read-back can tell whether the device wrote it; sig_len 0 = none.
+    uint64_t sig, sig_off, sig_len;
 } um_rec_t;
 
 void um_reg_init(void);

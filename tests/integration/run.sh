@@ -139,6 +139,13 @@ modes)
             ;;
         auto)
             [ "${managed:-0}" -gt "${base_managed:-0}" ] || fail "auto: large allocations did not stay managed"
+            # Auto adds no GPU faults of its own: new allocations are populated on the device,
+            # launches and graph launches prefetch what is not resident (the program's own
+            # managed memory may still fault, as it does without the shim).
+            faults=$(val auto value.gpu_faults)
+            base_faults=$(val baseline value.gpu_faults)
+            [ "${faults:-1}" -le "${base_faults:-0}" ] 2>/dev/null ||
+                fail "auto: $faults GPU faults in the double, without the shim $base_faults"
             ;;
         esac
         hashes+=("$(stat_of $mode d2h_hash)")
@@ -148,6 +155,34 @@ modes)
         [ "${hashes[0]}" = 0000000000000000 ]; then
         fail "d2h_hash per mode (passthrough managed prefetch auto): ${hashes[*]}"
     fi
+    ;;
+readmostly)
+    # Auto's read_mostly rule end to end: granted after two unchanged read-backs (advice
+    # 1 = CU_MEM_ADVISE_SET_READ_MOSTLY, then host read-backs), revoked by the first changed
+    # one (2 = UNSET_READ_MOSTLY), never granted again at that call site.
+    need_baseline
+    run auto 1 UMSHIM_MODE=auto UMSHIM_HASH=1 UMSHIM_TRACE="$work/auto.trace"
+    same_as_baseline auto
+    t=$work/auto.trace
+    set_at=$(grep -n '^advise .*advice=1 ' "$t" | head -n 1 | cut -d: -f1)
+    unset_at=$(grep -n '^advise .*advice=2 ' "$t" | head -n 1 | cut -d: -f1)
+    # content=2: sampled bytes changed; 3: the host copy was gone (its read ran at fault
+    # speed: under valgrind that comes first, from the slow memcpy, and revokes just the same).
+    changed_at=$(grep -n '^copy .*dir=d2h.*content=[23]' "$t" | head -n 1 | cut -d: -f1)
+    same=$(grep -c '^copy .*dir=d2h.*content=1' "$t")
+    [ "$same" -ge 2 ] || fail "readmostly: $same read-backs seen unchanged (want >= 2)"
+    [ -n "$set_at" ] || fail "readmostly: auto never set ReadMostly on the alternating buffer"
+    [ -n "$changed_at" ] || fail "readmostly: the kernel's write was not seen at the next read-back"
+    [ -n "$unset_at" ] || fail "readmostly: ReadMostly was not revoked after the write"
+    if [ -n "$set_at" ] && [ -n "$changed_at" ] && [ -n "$unset_at" ]; then
+        [ "$set_at" -lt "$changed_at" ] && [ "$changed_at" -lt "$unset_at" ] ||
+            fail "readmostly: order set $set_at, write seen $changed_at, unset $unset_at"
+        [ "$(grep -c '^advise .*advice=1 ' "$t")" = 1 ] ||
+            fail "readmostly: ReadMostly set again after the write (the site must remember it)"
+        host_reads=$(sed -n "${set_at},${changed_at}p" "$t" | grep -c '^host_access .*dir=d2h')
+        [ "$host_reads" -ge 1 ] || fail "readmostly: no host read-back while ReadMostly was set"
+    fi
+    [ "$(stat_of auto host_copies)" -ge 1 ] 2>/dev/null || fail "readmostly: stats show no host copies"
     ;;
 badinput)
     need_baseline

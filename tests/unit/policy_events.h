@@ -71,6 +71,13 @@ static inline um_event_t ev_readback(uint64_t id, uint64_t bytes) {
     return ev;
 }
 
+// A read-back whose sampled content the shim compared (um_content_t).
+static inline um_event_t ev_readback_seen(uint64_t id, uint64_t bytes, int content) {
+    um_event_t ev = ev_readback(id, bytes);
+    ev.content = content;
+    return ev;
+}
+
 static inline um_event_t ev_d2d(uint64_t dst, uint64_t src, uint64_t bytes) {
     um_event_t ev = ev_base(UM_EV_COPY);
     ev.dir = UM_DIR_D2D;

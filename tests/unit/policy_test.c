@@ -72,6 +72,9 @@ static void assert_auto_managed(um_decision_t dv, int rule, unsigned advise) {
     ck_assert_int_eq(d->copy_h2d, UM_COPY_DRIVER);
     ck_assert_int_eq(d->copy_d2h, UM_COPY_DRIVER);
     ck_assert_int_eq(d->host_prefetch_before_read, 0);
+    ck_assert_int_eq(d->populate, 1);
+    ck_assert_msg(strstr(d->reason, "[populated]") != NULL, "reason '%s' lacks its action tag",
+                  d->reason);
 }
 
 static void assert_device(um_decision_t dv, int rule) {
@@ -84,6 +87,7 @@ static void assert_device(um_decision_t dv, int rule) {
     ck_assert_int_ne(d->copy_h2d, UM_COPY_HOST);
     ck_assert_int_ne(d->copy_d2h, UM_COPY_HOST);
     ck_assert_int_eq(d->host_prefetch_before_read, 0);
+    ck_assert_int_eq(d->populate, 0);
 }
 
 static const unsigned PD = UM_ADV_PREFER_DEVICE;
@@ -146,6 +150,7 @@ START_TEST(test_policy_managed_mode_is_the_naive_port) {
     ck_assert_int_eq(d.copy_h2d, UM_COPY_HOST);
     ck_assert_int_eq(d.copy_d2h, UM_COPY_HOST);
     ck_assert_int_eq(d.host_prefetch_before_read, 0);
+    ck_assert_int_eq(d.populate, 0); // the host writes it first: pages start there
     d = um_pol_decide_alloc(p, "app+0x1", THRESHOLD - 1);
     assert_device(d, UM_RULE_SMALL);
     // Learning never applies in this mode: an input stays naive.
@@ -171,6 +176,7 @@ START_TEST(test_policy_prefetch_mode_prefetches_everything) {
     ck_assert_int_eq(d.copy_h2d, UM_COPY_HOST);
     ck_assert_int_eq(d.copy_d2h, UM_COPY_HOST);
     ck_assert_int_eq(d.host_prefetch_before_read, 1);
+    ck_assert_int_eq(d.populate, 0);
     d = um_pol_decide_alloc(p, "app+0x1", 4096);
     assert_device(d, UM_RULE_SMALL);
     um_pol_destroy(p);
@@ -202,10 +208,13 @@ START_TEST(test_policy_auto_stages_big_uploads_when_configured) {
     um_pol_destroy(pol);
     pol = make(UM_MODE_AUTO, 8 * MiB);
     um_decision_t d = fresh("s", 8 * MiB);
+    // Uploads only: staged read-backs into warm pageable buffers were not faster on the H100.
     ck_assert_int_eq(d.copy_h2d, UM_COPY_STAGED);
     ck_assert_int_eq(d.copy_d2h, UM_COPY_DRIVER);
+    ck_assert_msg(strstr(d.reason, "[populated, staged h2d]") != NULL, "%s", d.reason);
     d = fresh("s", 8 * MiB - 1);
     ck_assert_int_eq(d.copy_h2d, UM_COPY_DRIVER);
+    ck_assert_msg(strstr(d.reason, "[populated]") != NULL, "%s", d.reason);
     // Staging is a copy strategy, not a placement: device memory gets it too.
     um_pol_keep_device(pol, "kept");
     d = fresh("kept", 64 * MiB);
@@ -261,6 +270,153 @@ START_TEST(test_policy_auto_never_read_mostly_on_its_own) {
     feed(ev_readback(1, 64 * MiB)); // read back: kernels probably wrote it
     um_decision_t d = live(1);
     assert_auto_managed(d, UM_RULE_INOUT, PD);
+}
+END_TEST
+
+// The alternating reader: uploaded once, then each round a kernel reads it and the host
+// reads it back. Two read-backs seen unchanged earn read_mostly and host read-backs.
+START_TEST(test_policy_auto_read_mostly_from_unchanged_readbacks) {
+    const unsigned RM = UM_ADV_READ_MOSTLY | PD;
+    feed(ev_alloc(1, 64 * MiB, "alt"));
+    feed(ev_upload(1, 64 * MiB));
+    feed(ev_launch(1));
+    feed(ev_readback_seen(1, 64 * MiB, UM_CONTENT_SAME));
+    assert_auto_managed(live(1), UM_RULE_INOUT, PD); // one round is not evidence yet
+    feed(ev_launch(1));
+    feed(ev_readback(1, 64 * MiB)); // not compared (e.g. async): counts for nothing
+    assert_auto_managed(live(1), UM_RULE_INOUT, PD);
+    feed(ev_launch(1));
+    feed(ev_readback_seen(1, 64 * MiB, UM_CONTENT_SAME));
+    um_decision_t d = live(1);
+    ck_assert_msg(d.rule == UM_RULE_READ_MOSTLY, "%s", d.reason);
+    ck_assert_uint_eq(d.advise, RM);
+    ck_assert_int_eq(d.copy_d2h, UM_COPY_HOST);
+    ck_assert_int_eq(d.copy_h2d, UM_COPY_DRIVER);
+    ck_assert_int_eq(d.prefetch, UM_PF_ON_LAUNCH);
+    ck_assert_ptr_nonnull(strstr(d.reason, "3 launches, 2 read-backs unchanged"));
+    ck_assert_ptr_nonnull(strstr(d.reason, "host d2h"));
+    ck_assert_ptr_nonnull(strstr(um_pol_rule_why(UM_RULE_READ_MOSTLY), "46.9 -> 0.15 ms"));
+    // More unchanged rounds keep it.
+    feed(ev_launch(1));
+    feed(ev_readback_seen(1, 64 * MiB, UM_CONTENT_SAME));
+    ck_assert_int_eq(live(1).rule, UM_RULE_READ_MOSTLY);
+}
+END_TEST
+
+// A site whose buffers were read back unchanged starts its next allocation read-mostly (no
+// flip at its first launch), until a write is seen; a learned file leaves advise to the rule.
+START_TEST(test_policy_auto_read_mostly_from_site_history) {
+    const unsigned RM = UM_ADV_READ_MOSTLY | PD;
+    feed(ev_alloc(1, 64 * MiB, "alt"));
+    feed(ev_upload(1, 64 * MiB));
+    for (int i = 0; i < 2; i++) {
+        feed(ev_launch(1));
+        feed(ev_readback_seen(1, 64 * MiB, UM_CONTENT_SAME));
+    }
+    feed(ev_free(1));
+    um_decision_t d = fresh("alt", 64 * MiB);
+    ck_assert_msg(d.rule == UM_RULE_READ_MOSTLY, "%s", d.reason);
+    ck_assert_uint_eq(d.advise, RM);
+    ck_assert_int_eq(d.copy_d2h, UM_COPY_HOST);
+    ck_assert_ptr_nonnull(strstr(d.reason, "site: 2 launches, 2 read-backs unchanged"));
+    feed(ev_alloc(2, 64 * MiB, "alt"));
+    feed(ev_upload(2, 64 * MiB));
+    ck_assert_int_eq(live(2).rule, UM_RULE_READ_MOSTLY); // first launch: no flip
+    feed(ev_launch(2));
+    ck_assert_int_eq(live(2).rule, UM_RULE_READ_MOSTLY);
+    // The learned file has no advise key for it (keys override, and it must stay revocable).
+    char path[512];
+    temp_path(path);
+    ck_assert_int_eq(um_pol_save(pol, path), 0);
+    const char *text = slurp(path);
+    const char *line = strstr(text, "site alt ");
+    ck_assert_ptr_nonnull(line);
+    ck_assert_ptr_null(strstr(line, "advise="));
+    ck_assert_ptr_nonnull(strstr(line, "# read_mostly:"));
+    unlink(path);
+    // Its own write revokes it, and the site forgets the history.
+    feed(ev_readback_seen(2, 64 * MiB, UM_CONTENT_CHANGED));
+    assert_auto_managed(live(2), UM_RULE_INOUT, PD);
+    ck_assert_int_ne(fresh("alt", 64 * MiB).rule, UM_RULE_READ_MOSTLY);
+}
+END_TEST
+
+// The first sign of a device write revokes read_mostly, for the allocation and its site.
+START_TEST(test_policy_auto_read_mostly_revoked_by_a_write) {
+    for (int lost = 0; lost < 2; lost++) {
+        um_pol_destroy(pol);
+        pol = make(UM_MODE_AUTO, 0);
+        feed(ev_alloc(1, 64 * MiB, "alt"));
+        feed(ev_upload(1, 64 * MiB));
+        for (int i = 0; i < 2; i++) {
+            feed(ev_launch(1));
+            feed(ev_readback_seen(1, 64 * MiB, UM_CONTENT_SAME));
+        }
+        ck_assert_int_eq(live(1).rule, UM_RULE_READ_MOSTLY);
+        feed(ev_launch(1));
+        // Changed bytes, or a host copy gone although the bytes are equal (a kernel wrote
+        // the same values): both are a device write.
+        feed(ev_readback_seen(1, 64 * MiB, lost ? UM_CONTENT_LOST : UM_CONTENT_CHANGED));
+        um_decision_t d = live(1);
+        assert_auto_managed(d, UM_RULE_INOUT, PD);
+        ck_assert_ptr_nonnull(strstr(d.reason, "1 seen written"));
+        // Later unchanged rounds do not bring it back, nor does a new allocation there.
+        for (int i = 0; i < 3; i++) {
+            feed(ev_launch(1));
+            feed(ev_readback_seen(1, 64 * MiB, UM_CONTENT_SAME));
+        }
+        assert_auto_managed(live(1), UM_RULE_INOUT, PD);
+        feed(ev_alloc(2, 64 * MiB, "alt"));
+        feed(ev_upload(2, 64 * MiB));
+        for (int i = 0; i < 3; i++) {
+            feed(ev_launch(2));
+            feed(ev_readback_seen(2, 64 * MiB, UM_CONTENT_SAME));
+        }
+        assert_auto_managed(live(2), UM_RULE_INOUT, PD);
+        // Another site still learns it.
+        feed(ev_alloc(3, 64 * MiB, "other"));
+        for (int i = 0; i < 2; i++) {
+            feed(ev_launch(3));
+            feed(ev_readback_seen(3, 64 * MiB, UM_CONTENT_SAME));
+        }
+        ck_assert_int_eq(live(3).rule, UM_RULE_READ_MOSTLY);
+    }
+}
+END_TEST
+
+// Anything written into it after its first launch (upload, memset, copy) rules it out: each
+// such write would collapse the read-only copies.
+START_TEST(test_policy_auto_read_mostly_needs_no_writes_after_launch) {
+    feed(ev_alloc(1, 64 * MiB, "a"));
+    feed(ev_alloc(2, 64 * MiB, "b"));
+    feed(ev_alloc(3, 64 * MiB, "c"));
+    feed(ev_alloc(4, THRESHOLD - 1, "small"));
+    for (uint64_t id = 1; id <= 3; id++) {
+        feed(ev_launch(id));
+    }
+    feed(ev_upload(1, MiB));
+    feed(ev_memset(2, MiB));
+    feed(ev_d2d(3, 4, MiB));
+    for (int i = 0; i < 3; i++) {
+        for (uint64_t id = 1; id <= 3; id++) {
+            feed(ev_launch(id));
+            feed(ev_readback_seen(id, MiB, UM_CONTENT_SAME));
+        }
+    }
+    for (uint64_t id = 1; id <= 3; id++) {
+        um_decision_t d = live(id);
+        ck_assert_msg(d.rule != UM_RULE_READ_MOSTLY, "allocation %llu: %s",
+                      (unsigned long long)id, d.reason);
+        ck_assert_uint_eq(d.advise & UM_ADV_READ_MOSTLY, 0);
+        ck_assert_int_eq(d.copy_d2h, UM_COPY_DRIVER);
+    }
+    // Device memory (below the threshold) never gets it: it has no pages to duplicate.
+    feed(ev_alloc_kind(5, THRESHOLD - 1, UM_MEM_DEVICE, UM_MEM_DEVICE, "small"));
+    for (int i = 0; i < 3; i++) {
+        feed(ev_launch(5));
+        feed(ev_readback_seen(5, 4096, UM_CONTENT_SAME));
+    }
+    assert_device(live(5), UM_RULE_SMALL);
 }
 END_TEST
 
@@ -489,6 +645,7 @@ START_TEST(test_policy_file_overrides_auto) {
     ck_assert_int_eq(d.copy_d2h, UM_COPY_HOST);
     ck_assert_int_eq(d.copy_h2d, UM_COPY_DRIVER);
     ck_assert_uint_eq(d.advise, PD);
+    ck_assert_int_eq(d.populate, 1); // uploads still go to the device
     d = fresh("partial", 4096);
     assert_device(d, UM_RULE_SMALL);
     // Not in the file: built-in.
@@ -515,6 +672,8 @@ START_TEST(test_policy_file_overrides_auto) {
     ck_assert_int_eq(d.copy_h2d, UM_COPY_HOST);
     ck_assert_int_eq(d.copy_d2h, UM_COPY_DRIVER);
     ck_assert_int_eq(d.host_prefetch_before_read, 1);
+    ck_assert_int_eq(d.populate, 0); // host-written first: populating the GPU would bounce
+
     // The new file replaced the old one.
     assert_auto_managed(fresh("tuned", 64 * MiB), UM_RULE_NEW, PD);
     unlink(path);
@@ -731,6 +890,10 @@ Suite *policy_suite(void) {
     tcase_add_test(core, test_policy_auto_streamed_input);
     tcase_add_test(core, test_policy_auto_result);
     tcase_add_test(core, test_policy_auto_never_read_mostly_on_its_own);
+    tcase_add_test(core, test_policy_auto_read_mostly_from_unchanged_readbacks);
+    tcase_add_test(core, test_policy_auto_read_mostly_from_site_history);
+    tcase_add_test(core, test_policy_auto_read_mostly_revoked_by_a_write);
+    tcase_add_test(core, test_policy_auto_read_mostly_needs_no_writes_after_launch);
     tcase_add_test(core, test_policy_auto_scratch);
     tcase_add_test(core, test_policy_auto_learns_from_site_history);
     tcase_add_test(core, test_policy_auto_history_of_other_patterns);

@@ -52,6 +52,7 @@ static void rnd_event(um_event_t *ev) {
     ev->src_id = MAYBE(rnd());
     ev->hash = MAYBE(rnd());
     ev->advice = (int)MAYBE((int32_t)rnd());
+    ev->content = (int)MAYBE((int32_t)rnd());
     rnd_str(ev->site, sizeof ev->site);
     rnd_str(ev->name, sizeof ev->name);
     ev->nrefs = (uint32_t)(rnd() % (UM_LAUNCH_MAX_REFS + 1));
@@ -80,6 +81,7 @@ static void assert_same(const um_event_t *a, const um_event_t *b) {
     ck_assert_uint_eq(a->src_id, b->src_id);
     ck_assert_uint_eq(a->hash, b->hash);
     ck_assert_int_eq(a->advice, b->advice);
+    ck_assert_int_eq(a->content, b->content);
     ck_assert_str_eq(a->site, b->site);
     ck_assert_str_eq(a->name, b->name);
     ck_assert_uint_eq(a->nrefs, b->nrefs);
@@ -138,6 +140,30 @@ START_TEST(test_trace_format_launch_line_is_readable) {
                            "name=saxpy refs=3,7 site=app+0x1a2b\n");
     ck_assert_int_eq(n, (int)strlen(line));
     round_trip(&ev);
+}
+END_TEST
+
+// A read-back's content evidence (added to v1): written only when compared, read back as is.
+START_TEST(test_trace_format_readback_content) {
+    um_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = UM_EV_COPY;
+    ev.t_ns = 5;
+    ev.dir = UM_DIR_D2H;
+    ev.src_id = 7;
+    ev.bytes = 64;
+    ev.content = UM_CONTENT_CHANGED;
+    char line[UM_TRACE_LINE_MAX];
+    ck_assert_int_gt(um_trace_format_line(&ev, line, sizeof line), 0);
+    ck_assert_str_eq(line, "copy t=5 tid=0 dev=0 bytes=64 dir=d2h src=7 content=2\n");
+    round_trip(&ev);
+    um_event_t back;
+    char err[128];
+    ck_assert_int_eq(um_trace_parse_line("copy t=5 tid=0 dev=0 dir=d2h src=7", &back, err,
+                                         sizeof err), 0);
+    ck_assert_int_eq(back.content, UM_CONTENT_UNKNOWN); // older traces: not compared
+    ck_assert_int_eq(um_trace_parse_line("copy t=5 tid=0 dev=0 content=1 content=1", &back, err,
+                                         sizeof err), -1);
 }
 END_TEST
 
@@ -298,7 +324,7 @@ static um_event_t widest_event(void) {
     ev.t_ns = ev.dur_ns = ev.stream = ev.alloc_id = ev.ptr = ev.bytes = UINT64_MAX;
     ev.src_id = ev.hash = UINT64_MAX;
     ev.tid = UINT32_MAX;
-    ev.device = ev.result = ev.advice = INT_MIN;
+    ev.device = ev.result = ev.advice = ev.content = INT_MIN;
     ev.async = 1;
     ev.mem = ev.req_mem = UM_MEM_MANAGED;
     ev.dir = UM_DIR_PEER;
@@ -516,6 +542,7 @@ Suite *trace_format_suite(void) {
     Suite *s = suite_create("trace_format");
     TCase *core = tcase_create("core");
     tcase_add_test(core, test_trace_format_launch_line_is_readable);
+    tcase_add_test(core, test_trace_format_readback_content);
     tcase_add_test(core, test_trace_format_every_kind_round_trips);
     tcase_add_test(core, test_trace_format_zero_event_keeps_required_fields);
     tcase_add_test(core, test_trace_format_hash_is_sixteen_digits);
