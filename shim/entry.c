@@ -218,24 +218,80 @@ static void um_atfork_child(void) {
 }
 
 // --- cuGetProcAddress ---
-// Swaps in the wrapper for exactly the ABI the driver returned (hooks.c picks the row
-// from name, version and flags the way the driver does); anything else is returned as is.
-static void *swap_in(const char *symbol, void *fn, int version, cuuint64_t flags) {
+// The caller gets a wrapper only for the exact ABI the driver returned. hooks.def names, per
+// (name, version, flags), the row the driver should have picked; the driver's pointer then
+// decides which row of that name it really is: the row whose exported symbol it equals, else
+// the oldest row for which the driver gives this same pointer when asked at exactly the row's
+// own `since` version and stream class (a driver without a newer ABI answers the newer version
+// with the older pointer, so the oldest such row is the true one). When no row matches (a
+// driver with another version table, an ABI newer than hooks.def) the caller gets the
+// driver's pointer unwrapped: a call the shim does not see beats a wrapper that reads its
+// arguments with the wrong signature.
+
+// What the driver answered for each row's own (base, since, stream class), asked once.
+static void *um_proc_seen[UM_ID_COUNT];
+static int um_proc_asked[UM_ID_COUNT];
+
+static void *driver_answer(const char *symbol, int version, cuuint64_t flags) {
+    void *p = NULL;
+    CUdriverProcAddressQueryResult st = CU_GET_PROC_ADDRESS_SUCCESS;
+    CUresult r;
+    if (um_real.cuGetProcAddress_v2 != NULL)
+        r = um_real.cuGetProcAddress_v2(symbol, &p, version, flags, &st);
+    else if (um_real.cuGetProcAddress != NULL)
+        r = um_real.cuGetProcAddress(symbol, &p, version, flags);
+    else
+        return NULL;
+    return r == CUDA_SUCCESS && st == CU_GET_PROC_ADDRESS_SUCCESS ? p : NULL;
+}
+
+// The driver's pointer for row h's own ABI (NULL when it has none). Benign race: threads
+// asking at once store the same answer.
+static void *row_answer(const um_hook_t *h) {
+    if (__atomic_load_n(&um_proc_asked[h->id], __ATOMIC_ACQUIRE))
+        return __atomic_load_n(&um_proc_seen[h->id], __ATOMIC_RELAXED);
+    void *q = driver_answer(h->base, h->since,
+                            h->pt ? CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM
+                                  : CU_GET_PROC_ADDRESS_LEGACY_STREAM);
+    __atomic_store_n(&um_proc_seen[h->id], q, __ATOMIC_RELAXED);
+    __atomic_store_n(&um_proc_asked[h->id], 1, __ATOMIC_RELEASE);
+    return q;
+}
+
+const um_hook_t *um_entry_proc_row(const char *symbol, void *fn, int version, uint64_t flags) {
+    if (fn == NULL)
+        return NULL;
     const um_hook_t *h = um_hook_for_proc(symbol, version, flags);
     if (h == NULL)
-        return fn;
-    void *exported = *um_real_slot(h->id);
-    if (exported != NULL && exported != fn) {
-        // The driver's answer is the exported symbol of another hooked row: that row is the
-        // ABI it returned, whatever the version table says (identity beats the rule).
-        for (int i = 0; i < um_hook_count(); i++) {
-            const um_hook_t *o = um_hook_at(i);
-            if (*um_real_slot(o->id) == fn)
-                return o->wrapper;
-        }
-        UM_DEBUG("cuGetProcAddress(%s, %d, %llu): driver returned %p, exported %s is %p", symbol,
-                 version, (unsigned long long)flags, fn, h->sym, exported);
+        h = um_hook_by_sym(symbol); // a versioned name asked for as such (cuCtxSynchronize_v2)
+    if (h == NULL)
+        return NULL; // not hooked, or an ABI older than every row: nothing to swap
+    // Identity with an exported symbol of that name is proof.
+    for (int i = 0; i < um_hook_count(); i++) {
+        const um_hook_t *o = um_hook_at(i);
+        if (strcmp(o->base, h->base) == 0 &&
+            __atomic_load_n(um_real_slot(o->id), __ATOMIC_ACQUIRE) == fn)
+            return o;
     }
+    const um_hook_t *best = NULL;
+    for (int i = 0; i < um_hook_count(); i++) {
+        const um_hook_t *o = um_hook_at(i);
+        if (strcmp(o->base, h->base) == 0 && (best == NULL || o->since < best->since) &&
+            row_answer(o) == fn)
+            best = o;
+    }
+    if (best == NULL)
+        UM_LOG_ONCE(UM_LOG_WARNING,
+                    "cuGetProcAddress(%s, %d, flags %llu) returned an ABI the shim does not wrap: "
+                    "calls through it are not intercepted (further cases are not logged)",
+                    symbol, version, (unsigned long long)flags);
+    return best;
+}
+
+static void *swap_in(const char *symbol, void *fn, int version, cuuint64_t flags) {
+    const um_hook_t *h = um_entry_proc_row(symbol, fn, version, flags);
+    if (h == NULL)
+        return fn;
     um_real_offer(h->id, fn);
     return h->wrapper;
 }
