@@ -31,6 +31,7 @@ static pthread_once_t um_once = PTHREAD_ONCE_INIT;
 static int um_state; // atomic: 0 not yet, 1 initialising, 2 ready, 3 failed
 static void *um_libcuda;
 static int um_cupti_on;
+static int um_exit_pending; // atomic: CUPTI runs and its exit handler awaits a context
 
 // --- real dlsym ---
 // Since glibc 2.34 dlsym lives in libc at GLIBC_2.34; older programs bind GLIBC_2.2.5.
@@ -90,6 +91,8 @@ void um_leave(void) {
 
 static void um_fini(void);
 static void um_atfork_child(void);
+static void um_exit_cupti(void);
+static void arm_exit_after_context(void);
 
 static void configure(void) {
     um_opts_load(NULL);
@@ -179,21 +182,65 @@ int um_enter(void) {
             return 0;
     }
     um_in_shim = 1;
+    if (__builtin_expect(__atomic_load_n(&um_exit_pending, __ATOMIC_RELAXED), 0))
+        arm_exit_after_context();
     return 1;
 }
 
 void um_entry_after_cuinit(void) {
     static int once;
-    if (um_opt_num(UM_OPT_CUPTI) && !__atomic_exchange_n(&once, 1, __ATOMIC_ACQ_REL))
-        um_cupti_on = um_cupti_start() == 0;
+    if (!um_opt_num(UM_OPT_CUPTI) || __atomic_exchange_n(&once, 1, __ATOMIC_ACQ_REL))
+        return;
+    um_cupti_on = um_cupti_start() == 0;
+    if (um_cupti_on) {
+        atexit(um_exit_cupti); // after libcupti's own exit-time destructors: runs before them
+        __atomic_store_n(&um_exit_pending, 1, __ATOMIC_RELEASE);
+    }
+}
+
+// --- exit ---
+// atexit handlers run in the reverse order of their registration. um_fini is registered when
+// the shim initialises: inside the runtime's first driver lookup, before static cudart
+// registers its own teardown and before libcupti (dlopened after cuInit) registers its
+// destructors. Run last, a CUPTI flush from um_fini met destroyed contexts and CUPTI state
+// (SIGSEGV at exit with UMSHIM_CUPTI=1 on the H100, tests/gpu/threads.cu). So stopping CUPTI
+// has a handler of its own, registered again by the first intercepted call that finds a
+// context current: the runtime has finished initialising by then, so the handler runs before
+// any teardown it registered. Whichever registration runs first does the work (once); um_fini
+// writes the totals later, touching CUPTI no more.
+static void um_exit_cupti(void) {
+    static int done;
+    if (!um_cupti_on || __atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
+        return;
+    int was = um_in_shim;
+    um_in_shim = 1;
+    CUcontext ctx = NULL;
+    // Past the driver's own teardown nothing may be flushed: the counters are then reported as
+    // not available rather than as a partial count.
+    if (um_real.cuCtxGetCurrent != NULL &&
+        um_real.cuCtxGetCurrent(&ctx) == CUDA_ERROR_DEINITIALIZED)
+        um_cupti_abandon();
+    else
+        um_cupti_stop(NULL);
+    um_in_shim = was;
+}
+
+static void arm_exit_after_context(void) {
+    CUcontext ctx = NULL;
+    if (um_real.cuCtxGetCurrent == NULL || um_real.cuCtxGetCurrent(&ctx) != CUDA_SUCCESS ||
+        ctx == NULL)
+        return; // cuInit and friends: the runtime is still initialising
+    if (__atomic_exchange_n(&um_exit_pending, 0, __ATOMIC_ACQ_REL))
+        atexit(um_exit_cupti);
 }
 
 static void um_fini(void) {
     um_in_shim = 1; // exit path: nothing below re-enters the wrappers' logic
+    um_exit_cupti(); // nothing to do when a later-registered handler already ran
     um_cupti_counters_t cc;
     memset(&cc, 0, sizeof cc);
     if (um_cupti_on)
-        um_cupti_stop(&cc);
+        um_cupti_stop(&cc); // CUPTI is stopped or abandoned by now: only reads the totals
     const char *stats = um_opt_str(UM_OPT_STATS);
     if (stats[0] != 0) {
         static const char *const names[] = {"passthrough", "managed", "prefetch", "auto"};
