@@ -15,6 +15,7 @@
 #include "shim/decide.h"
 #include "shim/hooks.h"
 #include "shim/log.h"
+#include "shim/nvtx.h"
 #include "shim/options.h"
 #include "shim/registry.h"
 #include "shim/staging.h"
@@ -157,6 +158,7 @@ static void init_once(void) {
     }
     um_dec_init();
     start_staging();
+    um_nvtx_init((int)um_opt_num(UM_OPT_NVTX));
     // CUPTI starts after cuInit (um_entry_after_cuinit): before it, CUPTI answers NOT_READY.
     atexit(um_fini);
     pthread_atfork(NULL, NULL, um_atfork_child);
