@@ -172,3 +172,10 @@ void um_cupti_stop(um_cupti_counters_t *out) {
     out->htod_bytes = atomic_load(&total_htod);
     out->dtoh_bytes = atomic_load(&total_dtoh);
 }
+
+void um_cupti_abandon(void) {
+    int expected = UM_CUPTI_RUNNING;
+    if (atomic_compare_exchange_strong(&state, &expected, UM_CUPTI_FAILED))
+        cupti_warn("CUPTI counters not available: the driver had shut down before they could be "
+                   "flushed at exit");
+}

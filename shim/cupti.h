@@ -24,4 +24,8 @@ int um_cupti_start(void);
 // um_cupti_start failed or was never called). Stops collection; safe to call more than once.
 void um_cupti_stop(um_cupti_counters_t *out);
 
+// Gives up on collection without touching CUPTI (the driver is already shut down): later
+// um_cupti_stop calls report the counters as not available. No-op unless collecting.
+void um_cupti_abandon(void);
+
 #endif

@@ -15,6 +15,7 @@
 #include "shim/decide.h"
 #include "shim/hooks.h"
 #include "shim/log.h"
+#include "shim/nvtx.h"
 #include "shim/options.h"
 #include "shim/registry.h"
 #include "shim/staging.h"
@@ -31,6 +32,7 @@ static pthread_once_t um_once = PTHREAD_ONCE_INIT;
 static int um_state; // atomic: 0 not yet, 1 initialising, 2 ready, 3 failed
 static void *um_libcuda;
 static int um_cupti_on;
+static int um_exit_pending; // atomic: CUPTI runs and its exit handler awaits a context
 
 // --- real dlsym ---
 // Since glibc 2.34 dlsym lives in libc at GLIBC_2.34; older programs bind GLIBC_2.2.5.
@@ -90,6 +92,8 @@ void um_leave(void) {
 
 static void um_fini(void);
 static void um_atfork_child(void);
+static void um_exit_cupti(void);
+static void arm_exit_after_context(void);
 
 static void configure(void) {
     um_opts_load(NULL);
@@ -154,6 +158,7 @@ static void init_once(void) {
     }
     um_dec_init();
     start_staging();
+    um_nvtx_init((int)um_opt_num(UM_OPT_NVTX));
     // CUPTI starts after cuInit (um_entry_after_cuinit): before it, CUPTI answers NOT_READY.
     atexit(um_fini);
     pthread_atfork(NULL, NULL, um_atfork_child);
@@ -179,21 +184,65 @@ int um_enter(void) {
             return 0;
     }
     um_in_shim = 1;
+    if (__builtin_expect(__atomic_load_n(&um_exit_pending, __ATOMIC_RELAXED), 0))
+        arm_exit_after_context();
     return 1;
 }
 
 void um_entry_after_cuinit(void) {
     static int once;
-    if (um_opt_num(UM_OPT_CUPTI) && !__atomic_exchange_n(&once, 1, __ATOMIC_ACQ_REL))
-        um_cupti_on = um_cupti_start() == 0;
+    if (!um_opt_num(UM_OPT_CUPTI) || __atomic_exchange_n(&once, 1, __ATOMIC_ACQ_REL))
+        return;
+    um_cupti_on = um_cupti_start() == 0;
+    if (um_cupti_on) {
+        atexit(um_exit_cupti); // after libcupti's own exit-time destructors: runs before them
+        __atomic_store_n(&um_exit_pending, 1, __ATOMIC_RELEASE);
+    }
+}
+
+// --- exit ---
+// atexit handlers run in the reverse order of their registration. um_fini is registered when
+// the shim initialises: inside the runtime's first driver lookup, before static cudart
+// registers its own teardown and before libcupti (dlopened after cuInit) registers its
+// destructors. Run last, a CUPTI flush from um_fini met destroyed contexts and CUPTI state
+// (SIGSEGV at exit with UMSHIM_CUPTI=1 on the H100, tests/gpu/threads.cu). So stopping CUPTI
+// has a handler of its own, registered again by the first intercepted call that finds a
+// context current: the runtime has finished initialising by then, so the handler runs before
+// any teardown it registered. Whichever registration runs first does the work (once); um_fini
+// writes the totals later, touching CUPTI no more.
+static void um_exit_cupti(void) {
+    static int done;
+    if (!um_cupti_on || __atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
+        return;
+    int was = um_in_shim;
+    um_in_shim = 1;
+    CUcontext ctx = NULL;
+    // Past the driver's own teardown nothing may be flushed: the counters are then reported as
+    // not available rather than as a partial count.
+    if (um_real.cuCtxGetCurrent != NULL &&
+        um_real.cuCtxGetCurrent(&ctx) == CUDA_ERROR_DEINITIALIZED)
+        um_cupti_abandon();
+    else
+        um_cupti_stop(NULL);
+    um_in_shim = was;
+}
+
+static void arm_exit_after_context(void) {
+    CUcontext ctx = NULL;
+    if (um_real.cuCtxGetCurrent == NULL || um_real.cuCtxGetCurrent(&ctx) != CUDA_SUCCESS ||
+        ctx == NULL)
+        return; // cuInit and friends: the runtime is still initialising
+    if (__atomic_exchange_n(&um_exit_pending, 0, __ATOMIC_ACQ_REL))
+        atexit(um_exit_cupti);
 }
 
 static void um_fini(void) {
     um_in_shim = 1; // exit path: nothing below re-enters the wrappers' logic
+    um_exit_cupti(); // nothing to do when a later-registered handler already ran
     um_cupti_counters_t cc;
     memset(&cc, 0, sizeof cc);
     if (um_cupti_on)
-        um_cupti_stop(&cc);
+        um_cupti_stop(&cc); // CUPTI is stopped or abandoned by now: only reads the totals
     const char *stats = um_opt_str(UM_OPT_STATS);
     if (stats[0] != 0) {
         static const char *const names[] = {"passthrough", "managed", "prefetch", "auto"};
@@ -218,24 +267,80 @@ static void um_atfork_child(void) {
 }
 
 // --- cuGetProcAddress ---
-// Swaps in the wrapper for exactly the ABI the driver returned (hooks.c picks the row
-// from name, version and flags the way the driver does); anything else is returned as is.
-static void *swap_in(const char *symbol, void *fn, int version, cuuint64_t flags) {
+// The caller gets a wrapper only for the exact ABI the driver returned. hooks.def names, per
+// (name, version, flags), the row the driver should have picked; the driver's pointer then
+// decides which row of that name it really is: the row whose exported symbol it equals, else
+// the oldest row for which the driver gives this same pointer when asked at exactly the row's
+// own `since` version and stream class (a driver without a newer ABI answers the newer version
+// with the older pointer, so the oldest such row is the true one). When no row matches (a
+// driver with another version table, an ABI newer than hooks.def) the caller gets the
+// driver's pointer unwrapped: a call the shim does not see beats a wrapper that reads its
+// arguments with the wrong signature.
+
+// What the driver answered for each row's own (base, since, stream class), asked once.
+static void *um_proc_seen[UM_ID_COUNT];
+static int um_proc_asked[UM_ID_COUNT];
+
+static void *driver_answer(const char *symbol, int version, cuuint64_t flags) {
+    void *p = NULL;
+    CUdriverProcAddressQueryResult st = CU_GET_PROC_ADDRESS_SUCCESS;
+    CUresult r;
+    if (um_real.cuGetProcAddress_v2 != NULL)
+        r = um_real.cuGetProcAddress_v2(symbol, &p, version, flags, &st);
+    else if (um_real.cuGetProcAddress != NULL)
+        r = um_real.cuGetProcAddress(symbol, &p, version, flags);
+    else
+        return NULL;
+    return r == CUDA_SUCCESS && st == CU_GET_PROC_ADDRESS_SUCCESS ? p : NULL;
+}
+
+// The driver's pointer for row h's own ABI (NULL when it has none). Benign race: threads
+// asking at once store the same answer.
+static void *row_answer(const um_hook_t *h) {
+    if (__atomic_load_n(&um_proc_asked[h->id], __ATOMIC_ACQUIRE))
+        return __atomic_load_n(&um_proc_seen[h->id], __ATOMIC_RELAXED);
+    void *q = driver_answer(h->base, h->since,
+                            h->pt ? CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM
+                                  : CU_GET_PROC_ADDRESS_LEGACY_STREAM);
+    __atomic_store_n(&um_proc_seen[h->id], q, __ATOMIC_RELAXED);
+    __atomic_store_n(&um_proc_asked[h->id], 1, __ATOMIC_RELEASE);
+    return q;
+}
+
+const um_hook_t *um_entry_proc_row(const char *symbol, void *fn, int version, uint64_t flags) {
+    if (fn == NULL)
+        return NULL;
     const um_hook_t *h = um_hook_for_proc(symbol, version, flags);
     if (h == NULL)
-        return fn;
-    void *exported = *um_real_slot(h->id);
-    if (exported != NULL && exported != fn) {
-        // The driver's answer is the exported symbol of another hooked row: that row is the
-        // ABI it returned, whatever the version table says (identity beats the rule).
-        for (int i = 0; i < um_hook_count(); i++) {
-            const um_hook_t *o = um_hook_at(i);
-            if (*um_real_slot(o->id) == fn)
-                return o->wrapper;
-        }
-        UM_DEBUG("cuGetProcAddress(%s, %d, %llu): driver returned %p, exported %s is %p", symbol,
-                 version, (unsigned long long)flags, fn, h->sym, exported);
+        h = um_hook_by_sym(symbol); // a versioned name asked for as such (cuCtxSynchronize_v2)
+    if (h == NULL)
+        return NULL; // not hooked, or an ABI older than every row: nothing to swap
+    // Identity with an exported symbol of that name is proof.
+    for (int i = 0; i < um_hook_count(); i++) {
+        const um_hook_t *o = um_hook_at(i);
+        if (strcmp(o->base, h->base) == 0 &&
+            __atomic_load_n(um_real_slot(o->id), __ATOMIC_ACQUIRE) == fn)
+            return o;
     }
+    const um_hook_t *best = NULL;
+    for (int i = 0; i < um_hook_count(); i++) {
+        const um_hook_t *o = um_hook_at(i);
+        if (strcmp(o->base, h->base) == 0 && (best == NULL || o->since < best->since) &&
+            row_answer(o) == fn)
+            best = o;
+    }
+    if (best == NULL)
+        UM_LOG_ONCE(UM_LOG_WARNING,
+                    "cuGetProcAddress(%s, %d, flags %llu) returned an ABI the shim does not wrap: "
+                    "calls through it are not intercepted (further cases are not logged)",
+                    symbol, version, (unsigned long long)flags);
+    return best;
+}
+
+static void *swap_in(const char *symbol, void *fn, int version, cuuint64_t flags) {
+    const um_hook_t *h = um_entry_proc_row(symbol, fn, version, flags);
+    if (h == NULL)
+        return fn;
     um_real_offer(h->id, fn);
     return h->wrapper;
 }

@@ -5,6 +5,7 @@
 #define UMSHIM_SHIM_ENTRY_H
 
 #include "policy/policy.h"
+#include "shim/hooks.h"
 #include "shim/real.h"
 
 #define UM_EXPORT __attribute__((visibility("default")))
@@ -33,6 +34,10 @@ int um_init(void);
 
 // Called by the cuInit wrapper after the driver initialised (starts CUPTI when asked).
 void um_entry_after_cuinit(void);
+
+// The hooks.def row whose ABI the driver's cuGetProcAddress(symbol, version, flags) answer `fn`
+// has, or NULL when no row matches it (the caller must then get `fn` itself, unwrapped).
+const um_hook_t *um_entry_proc_row(const char *symbol, void *fn, int version, uint64_t flags);
 
 // The real dlsym (glibc's), resolved with dlvsym.
 void *um_real_dlsym(void *handle, const char *name);

@@ -11,6 +11,7 @@
 #include "shim/decide.h"
 #include "shim/entry.h"
 #include "shim/log.h"
+#include "shim/nvtx.h"
 #include "shim/options.h"
 #include "shim/staging.h"
 #include "shim/stats.h"
@@ -65,15 +66,20 @@ void um_ref_from_rec(um_ref_t *o, const um_rec_t *r) {
 }
 
 static CUresult prefetch_range(uint64_t base, uint64_t size, int device, CUstream stream) {
+    CUresult r;
+    um_nvtx_push(UM_NVTX_PREFETCH, size);
     if (um_real.cuMemPrefetchAsync_v2 != NULL) {
         CUmemLocation loc;
         memset(&loc, 0, sizeof loc);
         loc.type = device == CU_DEVICE_CPU ? CU_MEM_LOCATION_TYPE_HOST : CU_MEM_LOCATION_TYPE_DEVICE;
         loc.id = device == CU_DEVICE_CPU ? 0 : device;
-        return um_real.cuMemPrefetchAsync_v2(base, size, loc, 0, stream);
+        r = um_real.cuMemPrefetchAsync_v2(base, size, loc, 0, stream);
+    } else {
+        // Drivers before CUDA 12.2 only have the device-ordinal form.
+        r = UM_REAL_CALL(cuMemPrefetchAsync, base, size, device, stream);
     }
-    // Drivers before CUDA 12.2 only have the device-ordinal form.
-    return UM_REAL_CALL(cuMemPrefetchAsync, base, size, device, stream);
+    um_nvtx_pop();
+    return r;
 }
 
 CUresult um_mem_prefetch(const um_ref_t *rec, int device, CUstream stream, const char *why) {
@@ -110,14 +116,19 @@ CUresult um_mem_prefetch(const um_ref_t *rec, int device, CUstream stream, const
 }
 
 static CUresult advise_one(uint64_t base, uint64_t size, CUmem_advise a, int device) {
+    CUresult r;
+    um_nvtx_push(UM_NVTX_ADVISE, size);
     if (um_real.cuMemAdvise_v2 != NULL) {
         CUmemLocation loc;
         memset(&loc, 0, sizeof loc);
         loc.type = device == CU_DEVICE_CPU ? CU_MEM_LOCATION_TYPE_HOST : CU_MEM_LOCATION_TYPE_DEVICE;
         loc.id = device == CU_DEVICE_CPU ? 0 : device;
-        return um_real.cuMemAdvise_v2(base, size, a, loc);
+        r = um_real.cuMemAdvise_v2(base, size, a, loc);
+    } else {
+        r = UM_REAL_CALL(cuMemAdvise, base, size, a, device);
     }
-    return UM_REAL_CALL(cuMemAdvise, base, size, a, device);
+    um_nvtx_pop();
+    return r;
 }
 
 typedef struct {
@@ -768,7 +779,10 @@ static CUresult do_copy(const copy_t *c) {
     if (how == UM_COPY_HOST) {
         // Read-mostly pages keep their GPU copy when the host reads them: residency stays.
         int rm = dir == UM_DIR_D2H && (m->decision.advise & UM_ADV_READ_MOSTLY);
+        um_nvtx_push(UM_NVTX_HOST_COPY, c->n);
+        um_nvtx_push(UM_NVTX_HOST_SYNC, 0);
         r = sync_for(c->pt);
+        um_nvtx_pop();
         if (r == CUDA_SUCCESS) {
             int had_copy = rm && (m->flags & UM_REC_HOST_COPY);
             if (rm && !had_copy) {
@@ -800,10 +814,13 @@ static CUresult do_copy(const copy_t *c) {
             host = 1;
             um_stat_add(UM_ST_host_copies, 1);
         }
+        um_nvtx_pop();
     } else if (how == UM_COPY_STAGED) {
+        um_nvtx_push(dir == UM_DIR_H2D ? UM_NVTX_STAGE_H2D : UM_NVTX_STAGE_D2H, c->n);
         r = dir == UM_DIR_H2D
                 ? um_stage_htod(c->dst, (const void *)(uintptr_t)c->src, c->n, stream, !c->async)
                 : um_stage_dtoh((void *)(uintptr_t)c->dst, c->src, c->n, stream, !c->async);
+        um_nvtx_pop();
         if (r == CUDA_SUCCESS) {
             staged = 1;
             um_stat_add(UM_ST_staged_copies, 1);

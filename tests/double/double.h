@@ -29,6 +29,8 @@ typedef struct {
     size_t total_mem;    // UMDOUBLE_TOTAL_MEM (default 16 GiB)
     size_t free_mem;     // UMDOUBLE_FREE_MEM (default total - 1 GiB)
     int strict;          // UMDOUBLE_STRICT (default 1): device memory is not host-accessible
+    int proc_distinct;   // UMDOUBLE_PROC_DISTINCT=1: cuGetProcAddress answers with internal
+                         // entry points, not the exported symbols (as a real driver may)
 } d_knobs_t;
 extern d_knobs_t d_knobs;
 int d_initialized(void);

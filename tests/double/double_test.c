@@ -90,7 +90,10 @@ START_TEST(test_procaddress_picks_abi_by_version_and_flags) {
     ck_assert_ptr_eq(proc("cuMemPrefetchAsync", 12020, 0), dlsym(lib, "cuMemPrefetchAsync_v2"));
     ck_assert_ptr_eq(proc("cuMemAdvise", 13000, 0), dlsym(lib, "cuMemAdvise_v2"));
     ck_assert_ptr_eq(proc("cuStreamGetCaptureInfo", 12030, 0), dlsym(lib, "cuStreamGetCaptureInfo_v3"));
-    ck_assert_ptr_eq(proc("cuGraphInstantiate", 12000, 0), dlsym(lib, "cuGraphInstantiateWithFlags"));
+    // The real driver keeps the 5-argument ABI behind "cuGraphInstantiate" (H100, CUDA 13.0);
+    // cuda.h's cuGraphInstantiate macro names cuGraphInstantiateWithFlags instead.
+    ck_assert_ptr_eq(proc("cuGraphInstantiate", 13000, 0), dlsym(lib, "cuGraphInstantiate_v2"));
+    ck_assert_ptr_eq(proc("cuGraphInstantiateWithFlags", 13000, 0), dlsym(lib, "cuGraphInstantiateWithFlags"));
     ck_assert_ptr_eq(proc("cuGetProcAddress", 13000, 0), dlsym(lib, "cuGetProcAddress_v2"));
     ck_assert_ptr_eq(proc("cuCtxSynchronize", 12090, 0), dlsym(lib, "cuCtxSynchronize"));
     ck_assert_ptr_eq(proc("cuCtxSynchronize", 13000, 0), dlsym(lib, "cuCtxSynchronize_v2"));
@@ -181,7 +184,7 @@ START_TEST(test_capture_records_and_graph_replays) {
     OK(F(cuMemcpyDtoH)(&probe, d, sizeof probe));
     ck_assert(probe == 1.0f); // captured, not run
     CUgraphExec e;
-    OK(F(cuGraphInstantiate)(&e, g, 0));
+    OK(((__typeof__(&cuGraphInstantiate))proc("cuGraphInstantiateWithFlags", 13000, 0))(&e, g, 0));
     OK(F(cuGraphLaunch)(e, s));
     OK(F(cuGraphLaunch)(e, s));
     OK(F(cuStreamSynchronize)(s));

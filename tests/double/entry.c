@@ -82,6 +82,8 @@ static void d_knobs_load(void) {
     d_knobs.total_mem = d_parse_bytes(getenv("UMDOUBLE_TOTAL_MEM"), (size_t)16 << 30);
     d_knobs.free_mem = d_parse_bytes(getenv("UMDOUBLE_FREE_MEM"), d_knobs.total_mem - ((size_t)1 << 30));
     if (d_knobs.free_mem > d_knobs.total_mem) d_knobs.total_mem = d_knobs.free_mem;
+    s = getenv("UMDOUBLE_PROC_DISTINCT");
+    d_knobs.proc_distinct = s && atoi(s) != 0;
     s = getenv("UMDOUBLE_STRICT");
     d_knobs.strict = !s || atoi(s) != 0;
     const char *log = getenv("UMDOUBLE_LOG");
@@ -165,6 +167,19 @@ static int d_no_init_needed(int id) {
 #include "tests/double/entries.def"
 #undef UMD_FN
 
+// The same entry points again under internal names: what cuGetProcAddress hands out with
+// UMDOUBLE_PROC_DISTINCT=1, so a caller cannot tell an ABI by comparing with dlsym's answer.
+#define UMD_FN(sym, base, ver, cls, impl, params, args)                                           \
+    static CUresult CUDAAPI d_twin_##sym params {                                                  \
+        d_call_t call;                                                                             \
+        d_enter(&call, UMD_ID_##sym);                                                              \
+        CUresult rc = CUDA_ERROR_NOT_INITIALIZED;                                                  \
+        if (d_initialized() || d_no_init_needed(UMD_ID_##sym)) rc = impl args;                     \
+        return d_leave(&call, rc);                                                                 \
+    }
+#include "tests/double/entries.def"
+#undef UMD_FN
+
 // --- cuInit / version ---
 CUresult d_init(unsigned int flags) {
     if (flags != 0) return CUDA_ERROR_INVALID_VALUE;
@@ -187,11 +202,13 @@ typedef struct {
     int cls;
     const char *sym;
     void *fn;
+    void *twin;
 } d_row_t;
 
 static const d_row_t d_rows[] = {
-#define UMD_FN(sym, base, ver, cls, impl, params, args) {#base, ver, D_CLS_##cls, #sym, (void *)sym},
-#define UMD_ALIAS(base, ver, cls, sym) {#base, ver, D_CLS_##cls, #sym, (void *)sym},
+#define UMD_FN(sym, base, ver, cls, impl, params, args)                                           \
+    {#base, ver, D_CLS_##cls, #sym, (void *)sym, (void *)d_twin_##sym},
+#define UMD_ALIAS(base, ver, cls, sym) {#base, ver, D_CLS_##cls, #sym, (void *)sym, (void *)d_twin_##sym},
 #include "tests/double/entries.def"
 #undef UMD_FN
 };
@@ -229,14 +246,14 @@ static void *d_lookup(const char *symbol, int ver, cuuint64_t flags, CUdriverPro
         }
         *st = CU_GET_PROC_ADDRESS_SUCCESS;
         d_arg("-> %s", best->sym);
-        return best->fn;
+        return d_knobs.proc_distinct ? best->twin : best->fn;
     }
     // Leniency beyond the real driver: an exact versioned symbol name resolves to itself.
     for (size_t i = 0; i < D_NROWS; i++)
         if (strcmp(d_rows[i].sym, symbol) == 0) {
             *st = CU_GET_PROC_ADDRESS_SUCCESS;
             d_arg("-> %s", d_rows[i].sym);
-            return d_rows[i].fn;
+            return d_knobs.proc_distinct ? d_rows[i].twin : d_rows[i].fn;
         }
     *st = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
     return NULL;

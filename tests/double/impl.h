@@ -123,6 +123,7 @@ CUresult d_graph_create(CUgraph *g);
 CUresult d_graph_destroy(CUgraph g);
 CUresult d_graph_nodes(CUgraph g, CUgraphNode *nodes, size_t *n);
 CUresult d_graph_instantiate(CUgraphExec *e, CUgraph g);
+CUresult d_graph_instantiate_log(CUgraphExec *e, CUgraph g, CUgraphNode *err, char *log, size_t logsz);
 CUresult d_graph_launch(CUgraphExec e, CUstream s, int ptds);
 CUresult d_graph_upload(CUgraphExec e, CUstream s, int ptds);
 CUresult d_graph_exec_destroy(CUgraphExec e);

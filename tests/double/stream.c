@@ -507,6 +507,15 @@ CUresult d_graph_nodes(CUgraph g, CUgraphNode *nodes, size_t *n) {
     return CUDA_SUCCESS;
 }
 
+// The pre-12.0 ABI: the error node is cleared and the log buffer gets an empty string (the
+// real driver writes there too: a garbage buffer crashed it).
+CUresult d_graph_instantiate_log(CUgraphExec *pe, CUgraph g, CUgraphNode *err, char *log, size_t logsz) {
+    CUresult rc = d_graph_instantiate(pe, g);
+    if (err) *err = NULL;
+    if (log && logsz > 0) log[0] = 0;
+    return rc;
+}
+
 CUresult d_graph_instantiate(CUgraphExec *pe, CUgraph g) {
     if (!pe || !d_graph_ok(g)) return CUDA_ERROR_INVALID_VALUE;
     struct CUgraphExec_st *e = calloc(1, sizeof *e);

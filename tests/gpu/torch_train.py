@@ -6,10 +6,14 @@ checksum of the final parameters, so runs with and without the shim in every mod
 compared byte for byte. Exits 77 (skipped) when PyTorch or a CUDA device is missing."""
 import hashlib
 import os
-import struct
+import random
 import sys
 
-os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
+# Set before torch loads cuBLAS, and forced (not defaulted): a different value inherited from
+# the environment would change which kernels run. One run on the H100 (2026-11-25) gave a
+# baseline that differed from all four shimmed runs, which agreed with each other.
+os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"  # deterministic cuBLAS reductions
+os.environ["DISABLE_ADDMM_CUDA_LT"] = "1"  # plain cuBLAS GEMM for Linear, not cuBLASLt heuristics
 
 try:
     import torch
@@ -21,11 +25,20 @@ if not torch.cuda.is_available():
     print("skipped: no CUDA device for PyTorch")
     sys.exit(77)
 
+random.seed(1234)
 torch.manual_seed(1234)
+torch.cuda.manual_seed_all(1234)
 torch.use_deterministic_algorithms(True)
 torch.backends.cudnn.benchmark = False
+torch.backends.cudnn.deterministic = True
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
+torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction = False
+torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = False
+torch.set_float32_matmul_precision("highest")  # no TF32 anywhere
+# The data is made on the CPU: one thread, so the CPU GEMM's blocking (and its rounding)
+# cannot change with the number of threads the machine happens to offer.
+torch.set_num_threads(1)
 
 dev = torch.device("cuda")
 g = torch.Generator().manual_seed(99)

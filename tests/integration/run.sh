@@ -19,6 +19,9 @@
 #   ipc        cuIpcGetMemHandle on a rewritten allocation: the driver's error, one log line
 #              naming the site and UMSHIM_KEEP_DEVICE, and that option keeping the site on device.
 #   fork       fork() while threads use the driver: children must not deadlock on the shim's locks.
+#   exitpaths  each EXIT_SCENARIO of exit_paths.c (context reset or destroyed by the program,
+#              threads still running at exit(), the program's own late exit handler): same exit
+#              status and stdout as without the shim in every mode, and the stats file written.
 #   nomanaged  UMDOUBLE_NO_MANAGED=1 (a device without managed memory): every mode falls back,
 #              output unchanged, at most one warning.
 # KEY=VALUE pairs are added to every run (baseline included). VALGRIND=1 runs every program
@@ -255,6 +258,21 @@ fork)
     for mode in passthrough managed prefetch auto; do
         run fork_$mode 1 UMSHIM_MODE=$mode UMSHIM_MANAGED_THRESHOLD=1M
         same_as_baseline fork_$mode
+    done
+    ;;
+exitpaths)
+    for scen in reset destroy threads atexit; do
+        need_baseline EXIT_SCENARIO=$scen
+        mv "$work/baseline.out" "$work/base_$scen.out"
+        mv "$work/baseline.rc" "$work/base_$scen.rc"
+        for mode in passthrough managed prefetch auto; do
+            run ${scen}_$mode 1 EXIT_SCENARIO=$scen UMSHIM_MODE=$mode UMSHIM_MANAGED_THRESHOLD=64K
+            same_as_baseline ${scen}_$mode base_$scen
+            [ "$(stat_of ${scen}_$mode mode)" = $mode ] ||
+                fail "$scen $mode: no stats file written at exit"
+            [ "$(stat_of ${scen}_$mode allocs)" -ge 2 ] 2>/dev/null ||
+                fail "$scen $mode: stats file counts $(stat_of ${scen}_$mode allocs) allocations (at least 2 made)"
+        done
     done
     ;;
 nomanaged)
