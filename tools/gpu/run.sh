@@ -56,12 +56,22 @@ bench_overhead() {
     header "shim overhead per intercepted call (host µs per call, median of 5 interleaved runs)"
     local d
     d=$(mktemp -d)
-    for i in 1 2 3 4 5; do
-        "$bin/shim_overhead" >>"$d/plain"
-        LD_PRELOAD=$shim UMSHIM_MODE=passthrough "$bin/shim_overhead" >>"$d/pass"
-        LD_PRELOAD=$shim UMSHIM_MODE=passthrough UMSHIM_TRACE=$d/trace "$bin/shim_overhead" >>"$d/trace_on"
-        rm -f "$d/trace"
-        LD_PRELOAD=$shim UMSHIM_MODE=auto "$bin/shim_overhead" >>"$d/auto"
+    local variants=(plain pass trace_on auto) i j v
+    one() {
+        case "$1" in
+            plain) "$bin/shim_overhead" ;;
+            pass) LD_PRELOAD=$shim UMSHIM_MODE=passthrough "$bin/shim_overhead" ;;
+            trace_on) LD_PRELOAD=$shim UMSHIM_MODE=passthrough UMSHIM_TRACE=$d/trace "$bin/shim_overhead"
+                rm -f "$d/trace" ;;
+            auto) LD_PRELOAD=$shim UMSHIM_MODE=auto "$bin/shim_overhead" ;;
+        esac
+    }
+    # The order rotates each round, so no variant always runs first.
+    for i in 0 1 2 3 4; do
+        for j in 0 1 2 3; do
+            v=${variants[$(((i + j) % 4))]}
+            one "$v" >>"$d/$v"
+        done
     done
     printf '%-28s %12s %14s\n' "variant" "launch_us" "alloc_free_us"
     for v in plain pass trace_on auto; do
