@@ -6,9 +6,9 @@
 // the real driver directly and hands its function pointers to um_stage_init, as the shim does.
 //
 //   staging_bench [max_MiB [configs [sizes_MiB [fill_threads]]]]
-//   configs: "threads:chunkMiB[:buffers[:mode[:query]]],..." (mode: UM_STAGE_COPY_*, 0 =
-//   the engine's default; query 0 = no event_query; threads, chunk, buffers 0 = the engine's
-//   default). The first config is the one used for the shim-path, async, cold and managed
+//   configs: "threads:chunkMiB[:buffers[:mode[:query[:wait[:min_piece_KiB]]]]],..." (mode:
+//   UM_STAGE_COPY_*, wait: UM_STAGE_WAIT_*; query 0 = no event_query; 0 = the engine's
+//   default for every other field). The first config is the one used for the shim-path, async, cold and managed
 //   rows. sizes_MiB: "1,2,4,...". fill_threads: "8,12,16" (fill-only rows, see below).
 //
 // Timing: the variants of one size and direction run interleaved, round-robin (2 rounds
@@ -190,6 +190,8 @@ typedef struct {
     int mode;    // UM_STAGE_COPY_*; 0: the engine's default
     int query;   // hand the engine cuEventQuery
     int stub;    // fill-only: DMAs and events stubbed out
+    int wait;    // UM_STAGE_WAIT_*; 0: the engine's default
+    size_t min_piece; // 0: the engine's default
 } cfg_t;
 
 static cfg_t cfgs[16], fills[4];
@@ -199,11 +201,15 @@ static size_t threshold = UM_STAGE_DEFAULT_THRESHOLD;
 static void cfg_name(const cfg_t *c, int dflt, char *out, size_t size) {
     int mode = c->mode ? c->mode : UM_STAGE_DEFAULT_COPY;
     static const char *const names[] = {"?", "mc", "nt", "mc/nt"};
-    char t[12], b[12];
+    char t[24], ch[24], b[24], p[32] = "";
     snprintf(t, sizeof t, c->threads > 0 ? "%d" : "D", c->threads);
+    snprintf(ch, sizeof ch, c->chunk > 0 ? "%zuM" : "D", c->chunk / MiB);
     snprintf(b, sizeof b, c->buffers > 0 ? "%d" : "D", c->buffers);
-    snprintf(out, size, "%s t%s c%zuM b%s %s%s%s", c->stub ? "fill-only" : "staged", t,
-             c->chunk / MiB, b, names[mode & 3], c->query ? "" : " noq", dflt ? "*" : "");
+    if (c->min_piece)
+        snprintf(p, sizeof p, " p%zuK", c->min_piece >> 10);
+    snprintf(out, size, "%s t%s c%s b%s %s%s%s%s%s", c->stub ? "fill-only" : "staged", t, ch, b,
+             names[mode & 3], p, c->wait == UM_STAGE_WAIT_SLEEP ? " sleep" : "",
+             c->query ? "" : " noq", dflt ? "*" : "");
 }
 
 static const cfg_t *loaded;
@@ -215,6 +221,8 @@ static void use_engine(const cfg_t *c, size_t thr) {
     um_stage_config_t sc = engine_config(c->threads, c->chunk, thr);
     sc.buffers = c->buffers;
     sc.copy_mode = c->mode;
+    sc.wait_mode = c->wait;
+    sc.min_piece = c->min_piece;
     if (!c->query)
         sc.event_query = NULL;
     if (c->stub) {
@@ -563,11 +571,13 @@ static void concurrency_check(CUcontext ctx) {
     }
 }
 
-// "a:b:c,..." -> up to `max` rows of up to 5 integers (missing fields stay as given).
-static int parse_list(const char *spec, int rows[][5], int max) {
+#define FIELDS 7
+
+// "a:b:c,..." -> up to `max` rows of up to FIELDS integers (missing fields stay as given).
+static int parse_list(const char *spec, int rows[][FIELDS], int max) {
     int n = 0;
     for (const char *p = spec; *p && n < max;) {
-        for (int f = 0; f < 5; f++) {
+        for (int f = 0; f < FIELDS; f++) {
             char *end;
             long x = strtol(p, &end, 10);
             if (end == p)
@@ -601,22 +611,23 @@ int main(int argc, char **argv) {
     const char *spec = argc > 2 ? argv[2] : "0:0";
     const char *size_spec = argc > 3 ? argv[3] : "1,2,4,8,16,64,256,1024";
     const char *fill_spec = argc > 4 ? argv[4] : "";
-    int rows[16][5];
+    int rows[16][FIELDS];
+    memset(rows, 0, sizeof rows);
     for (int i = 0; i < 16; i++)
-        rows[i][0] = rows[i][1] = rows[i][2] = rows[i][3] = 0, rows[i][4] = 1;
+        rows[i][4] = 1;
     ncfgs = parse_list(spec, rows, 16);
     for (int i = 0; i < ncfgs; i++)
         cfgs[i] = (cfg_t){rows[i][0], (size_t)rows[i][1] * MiB, rows[i][2], rows[i][3],
-                          rows[i][4], 0};
+                          rows[i][4], 0, rows[i][5], (size_t)rows[i][6] << 10};
     if (ncfgs == 0) {
         fprintf(stderr, "no configs in '%s'\n", spec);
         return 2;
     }
-    int frows[4][5] = {{0}};
+    int frows[4][FIELDS] = {{0}};
     nfills = parse_list(fill_spec, frows, 4);
     for (int i = 0; i < nfills; i++)
-        fills[i] = (cfg_t){frows[i][0], 2 * MiB, 2 * frows[i][0], UM_STAGE_COPY_STREAM, 1, 1};
-    int srows[16][5];
+        fills[i] = (cfg_t){frows[i][0], 2 * MiB, 2 * frows[i][0], UM_STAGE_COPY_STREAM, 1, 1, 0, 0};
+    int srows[16][FIELDS];
     int nsizes = parse_list(size_spec, srows, 16);
     if (getenv("STAGING_BENCH_THRESHOLD_MIB"))
         threshold = (size_t)atoi(getenv("STAGING_BENCH_THRESHOLD_MIB")) * MiB;
