@@ -3,7 +3,8 @@
 // writes pinned memory (~55 GB/s on the H100 machine) while a pool of threads does the
 // pageable side in parallel (one thread copies ~11 GB/s; the driver's own pageable path
 // manages 7-15 GB/s in total). Host copies use non-temporal stores by default: measured,
-// they made mid-size H2D 2x faster than memcpy (staging_bench_results.md).
+// they made 16-64 MiB H2D 1.2-1.6x faster than memcpy fills, within 10% at 256 MiB-1 GiB
+// (staging_bench_results.md).
 //
 // The rules that keep the driver's semantics:
 // - Every driver call that names the stream, and every event wait, is made on the calling
@@ -24,9 +25,14 @@
 // - Concurrency: a copy owns one "slot" (its buffers, events and tasks) for its duration.
 //   There are at most `slots` slots, so pinned memory is bounded by slots x buffers x chunk.
 //   A caller finding no free slot does not wait for one: it hands the copy to the driver
-//   unchanged. A caller with a piece no pool thread has started runs it itself. Hence no
-//   caller ever waits on another caller, and copies progress even when every pool thread is
-//   busy or the pool could not be started.
+//   unchanged. A caller runs a piece of its own itself when no pool thread has started it
+//   for UM_STAGE_HELP_NS, or when the pool has no threads. Hence no caller ever waits on
+//   another caller, and copies progress even when every pool thread is busy or the pool
+//   could not be started.
+// - Waiting: a caller with nothing to do spins on its pieces' states and event_query (its
+//   own thread is blocked in the copy anyway) before it sleeps; a buffer comes back within
+//   microseconds of its DMA instead of after a wake-up, which measured 6-9 points of pinned
+//   bandwidth for H2D at >= 256 MiB (staging_bench_results.md).
 // - Errors: the first driver error stops the copy; the call waits for its own host copies
 //   to finish (they touch the caller's memory and our buffers) and returns that error. If an
 //   event could not be recorded after a queued DMA, the stream is synchronised before the
@@ -829,7 +835,8 @@ int um_stage_init(const um_stage_config_t *cfg) {
         !c.event_create || !c.event_destroy || !c.event_record || !c.event_synchronize ||
         !c.stream_synchronize || !c.ctx_get_current || !c.ctx_set_current)
         return -1;
-    c.threads = c.threads > 0 ? clamp(c.threads, 1, UM_STAGE_MAX_THREADS) : um_stage_default_threads();
+    c.threads = c.threads > 0 ? clamp(c.threads, 1, UM_STAGE_MAX_THREADS)
+                              : um_stage_default_threads();
     c.buffers = clamp(c.buffers > 0 ? c.buffers : 2 * c.threads, 2, UM_STAGE_MAX_BUFFERS);
     c.slots = clamp(c.slots > 0 ? c.slots : UM_STAGE_DEFAULT_SLOTS, 1, UM_STAGE_MAX_SLOTS);
     if (c.copy_mode < UM_STAGE_COPY_MEMCPY || c.copy_mode > UM_STAGE_COPY_STREAM_D2H)

@@ -15,13 +15,16 @@
 
 #include <cuda.h>
 
-// Defaults, measured on the H100 machine (16 CPUs; tests/gpu/staging_bench_results.md,
-// sweep of 2026-11-25 04:04 UTC): H2D at >= 256 MiB is bound by the pool's host copies
-// racing the DMA for memory bandwidth and by how fast a buffer comes back (16 buffers for 12
-// threads: 59% of pinned; 24: 69-75%); 12 threads beat 8 (59-64% of pinned) and match 16.
-// 2 MiB chunks beat 4 MiB (58-62%). Staging wins from 2-4 MiB up (H2D 1.6-2.3x, D2H
-// 1.0-1.1x at 2-4 MiB) and loses at 1 MiB (0.9x). Pinned memory per slot: 24 x 2 MiB = 48
-// MiB; at most 4 slots (192 MiB), allocated only as copies run concurrently.
+// Defaults, measured on the H100 machine (16 CPUs; tests/gpu/staging_bench_results.md:
+// sweep 2026-11-25 04:04 UTC, final run 04:19 UTC). H2D at >= 256 MiB is bound by the pool's
+// host copies (fills) racing the DMA for memory bandwidth, and by how fast a buffer comes
+// back: 12 threads reach 69-75% of pinned where 8 reach 53-64% and 16 no more than 12; 24
+// buffers beat 16 (59%), and 4 MiB chunks x 16 buffers (more pinned memory) gave 58-62%; a
+// polling caller beats the sleeping first design by 6-9 points (H2D) and 2-5 (D2H). Staging
+// wins from 4 MiB up for H2D (2.3-3x there) and from 8 MiB up for D2H (1.2-1.5x at 8 MiB,
+// 2.0x at 16 MiB; 0.9-1.1x at 4 MiB); at 1-2 MiB it ties or loses. Pinned memory per slot:
+// 24 x 2 MiB = 48 MiB; at most 4 slots (192 MiB), allocated only as that many copies run at
+// once.
 // The shim's options table uses these for UMSHIM_STAGING_THRESHOLD / _CHUNK / _THREADS.
 #define UM_STAGE_DEFAULT_THRESHOLD ((size_t)4 << 20)
 #define UM_STAGE_DEFAULT_CHUNK ((size_t)2 << 20)
@@ -60,8 +63,9 @@ typedef struct {
     size_t threshold; // copies smaller than this are not staged (caller checks um_stage_wants)
     size_t chunk;     // bytes per staging chunk (largest; mid-size copies use smaller pieces);
                       // 0: UM_STAGE_DEFAULT_CHUNK; rounded up to 64 KiB
-    int threads;      // host copy threads (1..64, taken as given), <= 0: um_stage_default_threads();
-                      // a caller also copies its own pieces when the pool leaves them queued
+    int threads;      // host copy threads (1..64, taken as given); <= 0: the default,
+                      // um_stage_default_threads(). A caller also copies its own pieces
+                      // when the pool leaves them queued
     int buffers;      // staging buffers per copy in flight; <= 0: 2 x threads (2..32)
     // Added after the first draft; zero keeps the default, so older initialisers still work.
     int slots; // copies staged at once (1..16); <= 0: UM_STAGE_DEFAULT_SLOTS. More concurrent

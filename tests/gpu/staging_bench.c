@@ -8,8 +8,9 @@
 //   staging_bench [max_MiB [configs [sizes_MiB [fill_threads]]]]
 //   configs: "threads:chunkMiB[:buffers[:mode[:query[:wait[:min_piece_KiB]]]]],..." (mode:
 //   UM_STAGE_COPY_*, wait: UM_STAGE_WAIT_*; query 0 = no event_query; 0 = the engine's
-//   default for every other field). The first config is the one used for the shim-path, async, cold and managed
-//   rows. sizes_MiB: "1,2,4,...". fill_threads: "8,12,16" (fill-only rows, see below).
+//   default for every other field). The first config is the one used for the shim-path,
+//   async, cold and managed rows. sizes_MiB: "1,2,4,...". fill_threads: "8,12,16"
+//   (fill-only rows, see below). Sizes under 16 MiB run only the first three configs.
 //
 // Timing: the variants of one size and direction run interleaved, round-robin (2 rounds
 // warm-up, then 7-15 rounds), and the median of each is reported, so slow drifts of the
