@@ -327,9 +327,10 @@ static void task_wait(um_stage_task_t *t) {
 }
 
 // Runs one of the copy's own tasks that no pool thread has started. A polling caller does so
-// only when the pool has no threads or left the task queued for UM_STAGE_HELP_NS: measured,
-// a caller that took fresh pieces itself left its DMAs unqueued for a piece's copy time and
-// stalled the pipeline (and without event_query it ended up filling every buffer alone).
+// only when the pool has no threads or left the task queued for UM_STAGE_HELP_NS: a caller
+// that takes fresh pieces itself (the sleeping first design) leaves its finished fills
+// without DMAs for a whole piece copy, and without event_query ends up refilling buffers one
+// by one itself. Polling with this rule measured 6-9 points of pinned better for H2D.
 static int task_help(const um_stage_config_t *cfg, um_stage_slot_t *s, const unsigned char *host,
                      int nbuf) {
     int ran = 0;
