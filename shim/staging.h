@@ -15,23 +15,37 @@
 
 #include <cuda.h>
 
-// Defaults, measured on the H100 machine (tests/gpu/staging_bench_results.md, 2026-11-25):
-// 8 threads x 2 MiB chunks x 16 buffers with streaming-store copies was the best all-round
-// config (4 MiB..1 GiB, both directions); streaming-store fills made 4-64 MiB H2D 2-2.4x
-// faster than memcpy fills. Staging wins from 4 MiB up (1.2-1.9x there) and ties or loses
-// at 1-2 MiB. Pinned memory per slot: 16 x 2 MiB = 32 MiB; at most 4 slots (128 MiB).
-// The shim's options table should use these for UMSHIM_STAGING_THRESHOLD / _CHUNK / _THREADS.
+// Defaults, measured on the H100 machine (16 CPUs; tests/gpu/staging_bench_results.md:
+// sweep 2026-11-25 04:04 UTC, final run 04:19 UTC). H2D at >= 256 MiB is bound by the pool's
+// host copies (fills) racing the DMA for memory bandwidth, and by how fast a buffer comes
+// back: 12 threads reach 69-75% of pinned where 8 reach 53-64% and 16 no more than 12; 24
+// buffers beat 16 (59%), and 4 MiB chunks x 16 buffers (more pinned memory) gave 58-62%; a
+// polling caller beats the sleeping first design by 6-9 points (H2D) and 2-5 (D2H). Staging
+// wins from 4 MiB up for H2D (2.3-3x there) and from 8 MiB up for D2H (1.2-1.5x at 8 MiB,
+// 2.0x at 16 MiB; 0.9-1.1x at 4 MiB); at 1-2 MiB it ties or loses. Pinned memory per slot:
+// 24 x 2 MiB = 48 MiB; at most 4 slots (192 MiB), allocated only as that many copies run at
+// once.
+// The shim's options table uses these for UMSHIM_STAGING_THRESHOLD / _CHUNK / _THREADS.
 #define UM_STAGE_DEFAULT_THRESHOLD ((size_t)4 << 20)
 #define UM_STAGE_DEFAULT_CHUNK ((size_t)2 << 20)
-#define UM_STAGE_DEFAULT_THREADS 8
-#define UM_STAGE_DEFAULT_BUFFERS 0 // 0: 2 x threads
+#define UM_STAGE_DEFAULT_THREADS_MAX 12 // threads <= 0: min(12, 3/4 of the usable CPUs)
+#define UM_STAGE_DEFAULT_BUFFERS 0      // 0: 2 x threads
 #define UM_STAGE_DEFAULT_SLOTS 4
+// Mid-size copies are cut into pieces of bytes / buffers (every pool thread gets work, and
+// the first DMA or drain starts early), but not below this (per-piece driver calls).
+#define UM_STAGE_DEFAULT_MIN_PIECE ((size_t)256 << 10)
 // How pool threads copy: libc memcpy, or SSE2 non-temporal stores (x86-64; memcpy elsewhere)
 // for both directions, or non-temporal only when draining into the caller's destination.
 #define UM_STAGE_COPY_MEMCPY 1
 #define UM_STAGE_COPY_STREAM 2
 #define UM_STAGE_COPY_STREAM_D2H 3
 #define UM_STAGE_DEFAULT_COPY UM_STAGE_COPY_STREAM
+// How a caller with nothing to do waits for its pieces and DMAs: spin on the pieces' states
+// and event_query for a while, then sleep (POLL), or sleep on a timed condition variable and
+// copy any of its pieces the pool has not started (SLEEP: the first design, kept for A/B).
+#define UM_STAGE_WAIT_POLL 1
+#define UM_STAGE_WAIT_SLEEP 2
+#define UM_STAGE_DEFAULT_WAIT UM_STAGE_WAIT_POLL
 
 typedef struct {
     // Real driver entry points (never the shim's wrappers).
@@ -49,17 +63,26 @@ typedef struct {
     size_t threshold; // copies smaller than this are not staged (caller checks um_stage_wants)
     size_t chunk;     // bytes per staging chunk (largest; mid-size copies use smaller pieces);
                       // 0: UM_STAGE_DEFAULT_CHUNK; rounded up to 64 KiB
-    int threads;      // host copy threads (1..64), <= 0: UM_STAGE_DEFAULT_THREADS; a caller
-                      // also copies its own pieces when every pool thread is busy
+    int threads;      // host copy threads (1..64, taken as given); <= 0: the default,
+                      // um_stage_default_threads(). A caller also copies its own pieces
+                      // when the pool leaves them queued
     int buffers;      // staging buffers per copy in flight; <= 0: 2 x threads (2..32)
     // Added after the first draft; zero keeps the default, so older initialisers still work.
     int slots; // copies staged at once (1..16); <= 0: UM_STAGE_DEFAULT_SLOTS. More concurrent
                // callers than slots take the driver's own path instead of waiting (no deadlock)
-    // Optional (NULL: not used). With it an async H2D whose pieces all fit in the buffers
-    // returns without waiting for any DMA, and finished DMAs free buffers without blocking.
+    // Optional (NULL: not used), but pass it: with it an async H2D whose pieces all fit in
+    // the buffers returns without waiting for any DMA, finished DMAs free buffers without
+    // blocking, and the caller can poll. Without it every buffer is retired by a blocking
+    // wait: measured 0.7-1.2x plain cudaMemcpy at 256 MiB-1 GiB instead of 2.5-5x.
     CUresult (*event_query)(CUevent e);
-    int copy_mode; // UM_STAGE_COPY_*; 0: UM_STAGE_DEFAULT_COPY
+    int copy_mode;    // UM_STAGE_COPY_*; 0: UM_STAGE_DEFAULT_COPY
+    int wait_mode;    // UM_STAGE_WAIT_*; 0: UM_STAGE_DEFAULT_WAIT
+    size_t min_piece; // smallest piece of a mid-size copy; 0: UM_STAGE_DEFAULT_MIN_PIECE
 } um_stage_config_t;
+
+// The thread count used when the configuration asks for the default: three quarters of the
+// CPUs this process may run on (a quarter stays with the program), at most 12, at least 1.
+int um_stage_default_threads(void);
 
 // Configures the engine; returns 0, or -1 when a function pointer is missing (the engine is
 // then disabled and um_stage_wants answers 0). Creates nothing: threads start at the first

@@ -1,22 +1,35 @@
 // Transfer-engine benchmark on a real GPU: pageable H2D and D2H through the plain driver
 // copy, from/to pinned memory, and through shim/staging.c with several thread/chunk configs,
 // side by side in one run, into device memory and into GPU-resident managed memory. Every
-// variant's data is verified byte for byte (each variant writes its own pattern, so a copy
-// that moved nothing cannot pass on a previous variant's bytes). Calls the real driver
-// directly and hands its function pointers to um_stage_init, exactly as the shim does.
+// variant's data is verified byte for byte after its timed runs (the destination is zeroed
+// first, so a variant that moved nothing cannot pass on an earlier variant's bytes). Calls
+// the real driver directly and hands its function pointers to um_stage_init, as the shim does.
 //
-//   staging_bench [max_MiB [configs]]
-//   configs: "threads:chunkMiB[:buffers[:mode]],..." (mode: UM_STAGE_COPY_*; the
-//   first config is the one used for the shim-path, async and managed rows)
+//   staging_bench [max_MiB [configs [sizes_MiB [fill_threads]]]]
+//   configs: "threads:chunkMiB[:buffers[:mode[:query[:wait[:min_piece_KiB]]]]],..." (mode:
+//   UM_STAGE_COPY_*, wait: UM_STAGE_WAIT_*; query 0 = no event_query; 0 = the engine's
+//   default for every other field). The first config is the one used for the shim-path,
+//   async, cold and managed rows. sizes_MiB: "1,2,4,...". fill_threads: "8,12,16"
+//   (fill-only rows, see below). Sizes under 16 MiB run only the first three configs.
 //
-// Timing: host wall clock around the call plus cuCtxSynchronize (a pageable copy's host
-// side is most of its cost, and a plain pageable cuMemcpyHtoD may return before its last
-// DMA); CUDA-event time on the legacy stream is printed beside it. Warm-up first (it also
-// makes the engine's pinned buffers), then the median of several repetitions. Pageable
-// sources are written (faulted in) before timing; destinations are touched before timing.
+// Timing: the variants of one size and direction run interleaved, round-robin (2 rounds
+// warm-up, then 7-15 rounds), and the median of each is reported, so slow drifts of the
+// machine hit every variant alike. One copy's time is the host wall clock around the call
+// plus cuCtxSynchronize (a pageable copy's host side is most of its cost, and a plain
+// pageable cuMemcpyHtoD may return before its last DMA); CUDA-event time on the legacy stream
+// is printed beside it. Before every timed copy, untimed: the variant's engine is set up and
+// makes one 32 MiB copy between scratch buffers (threads started, pinned buffers made: every
+// variant gets the same warm-up, plain ones too), and from 64 MiB up the host caches are
+// flushed (the machine has a 300 MiB L3: a 256 MiB source would otherwise stay cached from
+// the previous round). Pageable sources hold data written before the rounds (a program copies
+// data it has produced); destinations are resident, except in the "cold dst" D2H rows, where
+// the destination's pages are dropped (MADV_DONTNEED) before each copy, like a fresh malloc.
+// "fill-only" rows run the engine with the DMAs and events stubbed out: the host side of the
+// pipeline alone, to tell a host-copy bound from a DMA or overlap bound.
 #include "shim/staging.h"
 
 #include <pthread.h>
+#include <sys/mman.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +38,10 @@
 #include <unistd.h>
 
 #include <cuda.h>
+
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
 
 #define MiB ((size_t)1 << 20)
 
@@ -95,9 +112,26 @@ static um_stage_config_t engine_config(int threads, size_t chunk, size_t thresho
     return c;
 }
 
+// The DMAs and events of a "fill-only" engine: they succeed at once and move nothing.
+static CUresult stub_htod(CUdeviceptr dst, const void *src, size_t n, CUstream s) {
+    return CUDA_SUCCESS;
+}
+static CUresult stub_dtoh(void *dst, CUdeviceptr src, size_t n, CUstream s) {
+    return CUDA_SUCCESS;
+}
+static CUresult stub_event(CUevent e) {
+    return CUDA_SUCCESS;
+}
+static CUresult stub_record(CUevent e, CUstream s) {
+    return CUDA_SUCCESS;
+}
+static CUresult stub_stream(CUstream s) {
+    return CUDA_SUCCESS;
+}
+
 // --- timing ---
 
-enum { K_PLAIN, K_STAGE, K_SHIM, K_STAGE_ASYNC };
+enum { K_PLAIN, K_STAGE, K_SHIM, K_STAGE_ASYNC, K_FILL_ONLY };
 
 typedef struct {
     int h2d;
@@ -109,7 +143,7 @@ typedef struct {
 } op_t;
 
 static CUresult op_run(const op_t *o) {
-    int staged = o->kind == K_STAGE || o->kind == K_STAGE_ASYNC ||
+    int staged = o->kind == K_STAGE || o->kind == K_STAGE_ASYNC || o->kind == K_FILL_ONLY ||
                  (o->kind == K_SHIM && um_stage_wants(o->n));
     if (!staged)
         return o->h2d ? cuMemcpyHtoD(o->dev, o->host, o->n) : cuMemcpyDtoH(o->host, o->dev, o->n);
@@ -133,159 +167,260 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-typedef struct {
-    double med, min, ev_med;
-} timing_t;
-
-static CUevent ev0, ev1;
-
-static timing_t time_op(const op_t *o, int warm, int reps) {
-    double wall[64], evt[64];
-    for (int i = 0; i < warm; i++) {
-        CK(op_run(o));
-        CK(cuCtxSynchronize());
-    }
-    for (int i = 0; i < reps; i++) {
-        CK(cuCtxSynchronize());
-        CK(cuEventRecord(ev0, CU_STREAM_LEGACY));
-        double t0 = now_ms();
-        CK(op_run(o));
-        CK(cuEventRecord(ev1, CU_STREAM_LEGACY));
-        CK(cuCtxSynchronize());
-        wall[i] = now_ms() - t0;
-        float ms = 0;
-        CK(cuEventElapsedTime(&ms, ev0, ev1));
-        evt[i] = ms;
-    }
-    qsort(wall, (size_t)reps, sizeof wall[0], cmp_double);
-    qsort(evt, (size_t)reps, sizeof evt[0], cmp_double);
-    timing_t t = {wall[reps / 2], wall[0], evt[reps / 2]};
-    return t;
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof v[0], cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 // --- the run ---
 
-static char *h_src, *h_dst, *h_pin;
-static CUdeviceptr d_buf, m_buf;
+#define SCRATCH ((size_t)32 << 20)
+#define FLUSH_BYTES ((size_t)384 << 20) // more than the 300 MiB L3
+#define MAX_ROUNDS 32
+
+static char *h_src, *h_dst, *h_pin, *h_chk, *h_scr, *h_scr_pin, *h_flush;
+static CUdeviceptr d_buf, m_buf, d_scr;
 static size_t max_n;
 static int failures;
+static CUevent ev0, ev1;
 
 typedef struct {
-    int threads;
+    int threads; // 0: the engine's default
     size_t chunk;
-    int buffers; // 0: the engine's default (2 x threads)
+    int buffers; // 0: the engine's default
     int mode;    // UM_STAGE_COPY_*; 0: the engine's default
+    int query;   // hand the engine cuEventQuery
+    int stub;    // fill-only: DMAs and events stubbed out
+    int wait;    // UM_STAGE_WAIT_*; 0: the engine's default
+    size_t min_piece; // 0: the engine's default
 } cfg_t;
 
-static cfg_t cfgs[16];
-static int ncfgs;
+static cfg_t cfgs[16], fills[4];
+static int ncfgs, nfills;
 static size_t threshold = UM_STAGE_DEFAULT_THRESHOLD;
 
 static void cfg_name(const cfg_t *c, int dflt, char *out, size_t size) {
     int mode = c->mode ? c->mode : UM_STAGE_DEFAULT_COPY;
     static const char *const names[] = {"?", "mc", "nt", "mc/nt"};
-    snprintf(out, size, "staged t%d c%zuM b%d %s%s", c->threads, c->chunk / MiB,
-             c->buffers > 0 ? c->buffers : 2 * c->threads, names[mode & 3], dflt ? "*" : "");
+    char t[24], ch[24], b[24], p[32] = "";
+    snprintf(t, sizeof t, c->threads > 0 ? "%d" : "D", c->threads);
+    snprintf(ch, sizeof ch, c->chunk > 0 ? "%zuM" : "D", c->chunk / MiB);
+    snprintf(b, sizeof b, c->buffers > 0 ? "%d" : "D", c->buffers);
+    if (c->min_piece)
+        snprintf(p, sizeof p, " p%zuK", c->min_piece >> 10);
+    snprintf(out, size, "%s t%s c%s b%s %s%s%s%s%s", c->stub ? "fill-only" : "staged", t, ch, b,
+             names[mode & 3], p, c->wait == UM_STAGE_WAIT_SLEEP ? " sleep" : "",
+             c->query ? "" : " noq", dflt ? "*" : "");
 }
 
+static const cfg_t *loaded;
+static size_t loaded_thr;
+
 static void use_engine(const cfg_t *c, size_t thr) {
+    if (loaded == c && loaded_thr == thr)
+        return;
     um_stage_config_t sc = engine_config(c->threads, c->chunk, thr);
     sc.buffers = c->buffers;
     sc.copy_mode = c->mode;
+    sc.wait_mode = c->wait;
+    sc.min_piece = c->min_piece;
+    if (!c->query)
+        sc.event_query = NULL;
+    if (c->stub) {
+        sc.memcpy_htod_async = stub_htod;
+        sc.memcpy_dtoh_async = stub_dtoh;
+        sc.event_record = stub_record;
+        sc.event_synchronize = stub_event;
+        sc.event_query = stub_event;
+        sc.stream_synchronize = stub_stream;
+    }
     if (um_stage_init(&sc) != 0) {
         fprintf(stderr, "um_stage_init failed\n");
         exit(2);
     }
+    loaded = c;
+    loaded_thr = thr;
 }
 
 static int reps_for(size_t n) {
-    return n >= 1024 * MiB ? 5 : n >= 256 * MiB ? 7 : n >= 16 * MiB ? 11 : 21;
+    return n >= 1024 * MiB ? 7 : n >= 256 * MiB ? 9 : n >= 16 * MiB ? 11 : 15;
 }
 
-// Reads device (or managed) memory back through pinned memory and checks the pattern.
-static int verify_dev(CUdeviceptr d, size_t n, uint64_t seed) {
-    CK(cuMemcpyDtoH(h_pin, d, n));
-    return pattern_check(h_pin, n, seed) == 0;
+static void flush_caches(void) {
+    volatile uint64_t sink = 0;
+    const uint64_t *w = (const uint64_t *)h_flush;
+    uint64_t x = 0;
+    for (size_t i = 0; i < FLUSH_BYTES / 8; i += 8)
+        x += w[i];
+    sink = x;
+    (void)sink;
 }
-
-static uint64_t seed_counter = 1000;
 
 typedef struct {
-    double plain, pinned;
-} ref_t;
+    const char *target;
+    int h2d;
+    int kind;
+    const cfg_t *cfg; // NULL: no engine (plain) or config 0 (shim path, async)
+    int pinned;       // host side is h_pin
+    int cold;         // D2H: destination pages dropped before each copy
+    double wall[MAX_ROUNDS], evt[MAX_ROUNDS];
+} variant_t;
 
-static void row(const char *dir, size_t n, const char *target, const char *name, timing_t t,
-                const ref_t *ref, int ok) {
-    double gbs = (double)n / (t.med * 1e6);
+static void variant_engine(const variant_t *v) {
+    if (v->kind == K_SHIM)
+        use_engine(&cfgs[0], threshold);
+    else if (v->kind != K_PLAIN)
+        use_engine(v->cfg, 0);
+}
+
+static op_t variant_op(const variant_t *v, CUdeviceptr dev, size_t n, CUstream s) {
+    void *host = v->pinned ? h_pin : v->h2d ? h_src : h_dst;
+    op_t o = {v->h2d, v->kind, dev, host, n, s};
+    return o;
+}
+
+// One copy of the variant, timed; `round` < 0: warm-up, not recorded.
+static void variant_time(variant_t *v, CUdeviceptr dev, size_t n, CUstream s, int round) {
+    variant_engine(v);
+    op_t o = variant_op(v, dev, n, s);
+    // Untimed warm-up between scratch buffers (same kind of host memory as the variant).
+    op_t w = o;
+    w.dev = d_scr;
+    w.host = v->pinned ? h_scr_pin : h_scr;
+    w.n = SCRATCH < n ? SCRATCH : n;
+    if (w.kind == K_SHIM)
+        w.kind = K_STAGE;
+    CK(op_run(&w));
+    if (v->cold)
+        madvise(h_dst, n, MADV_DONTNEED);
+    if (n >= 64 * MiB)
+        flush_caches();
+    CK(cuCtxSynchronize());
+    CK(cuEventRecord(ev0, CU_STREAM_LEGACY));
+    double t0 = now_ms();
+    CK(op_run(&o));
+    CK(cuEventRecord(ev1, CU_STREAM_LEGACY));
+    CK(cuCtxSynchronize());
+    double ms = now_ms() - t0;
+    float ems = 0;
+    CK(cuEventElapsedTime(&ems, ev0, ev1));
+    if (round >= 0) {
+        v->wall[round] = ms;
+        v->evt[round] = ems;
+    }
+}
+
+// One more copy after zeroing the destination, then the pattern is checked.
+static int variant_verify(const variant_t *v, CUdeviceptr dev, size_t n, CUstream s,
+                          uint64_t seed) {
+    variant_engine(v);
+    op_t o = variant_op(v, dev, n, s);
+    if (v->h2d)
+        CK(cuMemsetD8(dev, 0, n));
+    else
+        memset(o.host, 0, n);
+    CK(cuCtxSynchronize());
+    CK(op_run(&o));
+    CK(cuCtxSynchronize());
+    if (v->h2d) {
+        CK(cuMemcpyDtoH(h_chk, dev, n));
+        return pattern_check(h_chk, n, seed) == 0;
+    }
+    return pattern_check(o.host, n, seed) == 0;
+}
+
+static void row(const variant_t *v, size_t n, int reps, double plain, double pinned, int ok) {
+    char name[128];
+    switch (v->kind) {
+    case K_PLAIN: snprintf(name, sizeof name, "plain %s", v->pinned ? "pinned" : "pageable"); break;
+    case K_SHIM: snprintf(name, sizeof name, "shim path (threshold)"); break;
+    case K_STAGE_ASYNC: snprintf(name, sizeof name, "staged* async stream"); break;
+    default: cfg_name(v->cfg, v->cfg == &cfgs[0], name, sizeof name);
+    }
+    if (v->cold)
+        strncat(name, " cold dst", sizeof name - strlen(name) - 1);
+    double wall[MAX_ROUNDS], evt[MAX_ROUNDS];
+    memcpy(wall, v->wall, sizeof wall);
+    memcpy(evt, v->evt, sizeof evt);
+    double med = median(wall, reps), ev_med = median(evt, reps);
+    double gbs = (double)n / (med * 1e6);
     char ratio[32] = "", pct[32] = "";
-    if (ref && ref->plain > 0)
-        snprintf(ratio, sizeof ratio, "%5.2fx", ref->plain / t.med);
-    if (ref && ref->pinned > 0)
-        snprintf(pct, sizeof pct, "%4.0f%%", 100.0 * ref->pinned / t.med);
-    printf("%-3s %6zu %-7s %-24s %9.3f %9.3f %7.2f %7s %6s %9.3f %s\n", dir, n / MiB, target, name,
-           t.med, t.min, gbs, ratio, pct, t.ev_med, ok ? "ok" : "MISMATCH");
-    if (!ok)
+    if (plain > 0 && !(v->kind == K_PLAIN && !v->pinned && !v->cold))
+        snprintf(ratio, sizeof ratio, "%5.2fx", plain / med);
+    if (pinned > 0 && !(v->kind == K_PLAIN && v->pinned))
+        snprintf(pct, sizeof pct, "%4.0f%%", 100.0 * pinned / med);
+    printf("%-3s %6zu %-7s %-29s %9.3f %9.3f %7.2f %7s %6s %9.3f %s\n", v->h2d ? "H2D" : "D2H",
+           n / MiB, v->target, name, med, wall[0], gbs, ratio, pct, ev_med,
+           ok < 0 ? "n/a" : ok ? "ok" : "MISMATCH");
+    if (ok == 0)
         failures++;
     fflush(stdout);
 }
 
-// One H2D variant: fresh pattern into the source, warm-up + timed runs, then verification.
-static timing_t h2d_variant(const char *target, CUdeviceptr dst, size_t n, const char *name,
-                            int kind, void *src, CUstream s, const ref_t *ref) {
-    uint64_t seed = seed_counter++;
-    pattern_fill(src, n, seed);
-    op_t o = {1, kind, dst, src, n, s};
-    timing_t t = time_op(&o, 2, reps_for(n));
-    int ok = verify_dev(dst, n, seed);
-    row("H2D", n, target, name, t, ref, ok);
-    return t;
-}
+static uint64_t seed_counter = 1000;
 
-static timing_t d2h_variant(const char *target, CUdeviceptr src, size_t n, const char *name,
-                            int kind, void *dst, CUstream s, const ref_t *ref) {
+// All variants of one size, direction and target, interleaved round by round.
+static void run_group(int h2d, const char *target, CUdeviceptr dev, size_t n, int sweep,
+                      CUstream s) {
+    variant_t v[40];
+    int nv = 0;
+    int device = dev == d_buf;
+    memset(v, 0, sizeof v);
+#define ADD(kind_, cfg_, pinned_, cold_)                                                           \
+    v[nv++] = (variant_t){target, h2d, kind_, cfg_, pinned_, cold_, {0}, {0}}
+    ADD(K_PLAIN, NULL, 0, 0);
+    ADD(K_PLAIN, NULL, 1, 0);
+    // Mid-size and small copies: only the first three configs (the candidates).
+    int last = !(sweep && device) ? 1 : n < 16 * MiB && ncfgs > 3 ? 3 : ncfgs;
+    for (int c = 0; c < last; c++)
+        ADD(K_STAGE, &cfgs[c], 0, 0);
+    ADD(K_SHIM, &cfgs[0], 0, 0);
+    if (device)
+        ADD(K_STAGE_ASYNC, &cfgs[0], 0, 0);
+    if (device && !h2d && n >= 16 * MiB) {
+        ADD(K_PLAIN, NULL, 0, 1);
+        ADD(K_STAGE, &cfgs[0], 0, 1);
+        if (sweep && ncfgs > 1)
+            ADD(K_STAGE, &cfgs[1], 0, 1);
+    }
+    if (sweep && device && n >= 256 * MiB)
+        for (int f = 0; f < nfills; f++)
+            ADD(K_FILL_ONLY, &fills[f], 0, 0);
+#undef ADD
     uint64_t seed = seed_counter++;
-    pattern_fill(h_pin, n, seed);
-    CK(cuMemcpyHtoD(src, h_pin, n));
-    memset(h_pin, 0, n); // the pinned variant's destination must not start out right
-    op_t o = {0, kind, src, dst, n, s};
-    timing_t t = time_op(&o, 2, reps_for(n));
-    int ok = pattern_check(dst, n, seed) == 0;
-    row("D2H", n, target, name, t, ref, ok);
-    return t;
+    if (h2d) {
+        pattern_fill(h_src, n, seed);
+        memcpy(h_pin, h_src, n);
+    } else {
+        pattern_fill(h_chk, n, seed);
+        CK(cuMemcpyHtoD(dev, h_chk, n));
+    }
+    int reps = reps_for(n);
+    for (int r = -2; r < reps; r++)
+        for (int i = 0; i < nv; i++)
+            variant_time(&v[i], dev, n, s, r);
+    double plain = 0, plain_cold = 0, pinned = 0;
+    for (int i = 0; i < nv; i++) {
+        double w[MAX_ROUNDS];
+        memcpy(w, v[i].wall, sizeof w);
+        if (v[i].kind == K_PLAIN && v[i].pinned)
+            pinned = median(w, reps);
+        else if (v[i].kind == K_PLAIN && v[i].cold)
+            plain_cold = median(w, reps);
+        else if (v[i].kind == K_PLAIN)
+            plain = median(w, reps);
+    }
+    for (int i = 0; i < nv; i++) {
+        int ok = v[i].kind == K_FILL_ONLY ? -1 : variant_verify(&v[i], dev, n, s, seed);
+        row(&v[i], n, reps, v[i].cold ? plain_cold : plain, pinned, ok);
+    }
 }
 
 static void run_size(size_t n, int sweep, CUstream s) {
-    char name[64];
     for (int h2d = 1; h2d >= 0; h2d--) {
-        const char *targets[2] = {"device", "managed"};
-        CUdeviceptr ptrs[2] = {d_buf, m_buf};
-        for (int ti = 0; ti < 2; ti++) {
-            if (ptrs[ti] == 0)
-                continue;
-            if (ti == 1 && !(n == 256 * MiB || n == 1024 * MiB || n == 16 * MiB))
-                continue;
-            ref_t ref = {0, 0};
-            timing_t (*variant)(const char *, CUdeviceptr, size_t, const char *, int, void *,
-                                CUstream, const ref_t *) = h2d ? h2d_variant : d2h_variant;
-            void *pageable = h2d ? h_src : h_dst;
-            ref.plain = variant(targets[ti], ptrs[ti], n, "plain pageable", K_PLAIN, pageable, s,
-                                NULL)
-                            .med;
-            ref.pinned =
-                variant(targets[ti], ptrs[ti], n, "plain pinned", K_PLAIN, h_pin, s, &ref).med;
-            ref_t r2 = ref;
-            int last = (sweep && ti == 0) ? ncfgs : 1;
-            for (int c = 0; c < last; c++) {
-                use_engine(&cfgs[c], 0);
-                cfg_name(&cfgs[c], c == 0, name, sizeof name);
-                variant(targets[ti], ptrs[ti], n, name, K_STAGE, pageable, s, &r2);
-            }
-            use_engine(&cfgs[0], threshold);
-            variant(targets[ti], ptrs[ti], n, "shim path (threshold)", K_SHIM, pageable, s, &r2);
-            if (ti == 0)
-                variant(targets[ti], ptrs[ti], n, "staged* async stream", K_STAGE_ASYNC, pageable,
-                        s, &r2);
-        }
+        run_group(h2d, "device", d_buf, n, sweep, s);
+        if (m_buf && (n == 16 * MiB || n == 256 * MiB || n == 1024 * MiB))
+            run_group(h2d, "managed", m_buf, n, sweep, s);
     }
 }
 
@@ -297,8 +432,30 @@ typedef struct {
     size_t n;
 } share_t;
 
+static int share_nt; // streaming stores instead of memcpy
+
 static void *share_copy(void *arg) {
     share_t *a = arg;
+#if defined(__x86_64__)
+    if (share_nt) {
+        char *d = a->dst;
+        const char *s = a->src;
+        size_t n = a->n; // shares start page-aligned
+        for (; n >= 64; n -= 64, d += 64, s += 64) {
+            __m128i x0 = _mm_loadu_si128((const __m128i *)s);
+            __m128i x1 = _mm_loadu_si128((const __m128i *)(s + 16));
+            __m128i x2 = _mm_loadu_si128((const __m128i *)(s + 32));
+            __m128i x3 = _mm_loadu_si128((const __m128i *)(s + 48));
+            _mm_stream_si128((__m128i *)d, x0);
+            _mm_stream_si128((__m128i *)(d + 16), x1);
+            _mm_stream_si128((__m128i *)(d + 32), x2);
+            _mm_stream_si128((__m128i *)(d + 48), x3);
+        }
+        memcpy(d, s, n);
+        _mm_sfence();
+        return NULL;
+    }
+#endif
     memcpy(a->dst, a->src, a->n);
     return NULL;
 }
@@ -335,6 +492,14 @@ static void host_ceiling(size_t n) {
     printf("\n  pinned->pageable:");
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
         printf(" %.1f", host_copy_gbs(h_dst, h_pin, n, ts[i]));
+    share_nt = 1;
+    printf("\n  pageable->pinned, streaming stores:");
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        printf(" %.1f", host_copy_gbs(h_pin, h_src, n, ts[i]));
+    printf("\n  pinned->pageable, streaming stores:");
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        printf(" %.1f", host_copy_gbs(h_dst, h_pin, n, ts[i]));
+    share_nt = 0;
     printf("\n");
     fflush(stdout);
 }
@@ -372,6 +537,7 @@ static void concurrency_check(CUcontext ctx) {
     const size_t n = 64 * MiB;
     pthread_t t[NT];
     conc_t a[NT];
+    loaded = NULL; // a fresh engine: its counters are this check's
     use_engine(&cfgs[0], 0);
     for (int i = 0; i < NT; i++) {
         a[i] = (conc_t){.id = i, .n = n, .ctx = ctx};
@@ -406,29 +572,64 @@ static void concurrency_check(CUcontext ctx) {
     }
 }
 
+#define FIELDS 7
+
+// "a:b:c,..." -> up to `max` rows of up to FIELDS integers (missing fields stay as given).
+static int parse_list(const char *spec, int rows[][FIELDS], int max) {
+    int n = 0;
+    for (const char *p = spec; *p && n < max;) {
+        for (int f = 0; f < FIELDS; f++) {
+            char *end;
+            long x = strtol(p, &end, 10);
+            if (end == p)
+                break;
+            rows[n][f] = (int)x;
+            p = end;
+            if (*p != ':')
+                break;
+            p++;
+        }
+        n++;
+        p = strchr(p, ',');
+        if (!p)
+            break;
+        p++;
+    }
+    return n;
+}
+
+static void *map_pages(size_t n) {
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        perror("mmap");
+        exit(2);
+    }
+    return p;
+}
+
 int main(int argc, char **argv) {
     size_t max_mib = argc > 1 ? strtoull(argv[1], NULL, 10) : 1024;
-    const char *spec = argc > 2 ? argv[2] : "8:2";
-    for (const char *p = spec; *p && ncfgs < 16;) {
-        int t = atoi(p);
-        const char *colon = strchr(p, ':');
-        if (!colon || t <= 0)
-            break;
-        cfgs[ncfgs].threads = t;
-        cfgs[ncfgs].chunk = (size_t)atoi(colon + 1) * MiB;
-        const char *comma = strchr(colon, ',');
-        const char *colon2 = strchr(colon + 1, ':');
-        if (colon2 && (!comma || colon2 < comma)) {
-            cfgs[ncfgs].buffers = atoi(colon2 + 1);
-            const char *colon3 = strchr(colon2 + 1, ':');
-            if (colon3 && (!comma || colon3 < comma))
-                cfgs[ncfgs].mode = atoi(colon3 + 1);
-        }
-        ncfgs++;
-        if (!comma)
-            break;
-        p = comma + 1;
+    const char *spec = argc > 2 ? argv[2] : "0:0";
+    const char *size_spec = argc > 3 ? argv[3] : "1,2,4,8,16,64,256,1024";
+    const char *fill_spec = argc > 4 ? argv[4] : "";
+    int rows[16][FIELDS];
+    memset(rows, 0, sizeof rows);
+    for (int i = 0; i < 16; i++)
+        rows[i][4] = 1;
+    ncfgs = parse_list(spec, rows, 16);
+    for (int i = 0; i < ncfgs; i++)
+        cfgs[i] = (cfg_t){rows[i][0], (size_t)rows[i][1] * MiB, rows[i][2], rows[i][3],
+                          rows[i][4], 0, rows[i][5], (size_t)rows[i][6] << 10};
+    if (ncfgs == 0) {
+        fprintf(stderr, "no configs in '%s'\n", spec);
+        return 2;
     }
+    int frows[4][FIELDS] = {{0}};
+    nfills = parse_list(fill_spec, frows, 4);
+    for (int i = 0; i < nfills; i++)
+        fills[i] = (cfg_t){frows[i][0], 2 * MiB, 2 * frows[i][0], UM_STAGE_COPY_STREAM, 1, 1, 0, 0};
+    int srows[16][FIELDS];
+    int nsizes = parse_list(size_spec, srows, 16);
     if (getenv("STAGING_BENCH_THRESHOLD_MIB"))
         threshold = (size_t)atoi(getenv("STAGING_BENCH_THRESHOLD_MIB")) * MiB;
     max_n = max_mib * MiB;
@@ -453,11 +654,11 @@ int main(int argc, char **argv) {
            "%ld host CPUs, %s\n",
            devname, drv, cma, free_b / 1073741824.0, total_b / 1073741824.0,
            sysconf(_SC_NPROCESSORS_ONLN), date);
-    printf("configs (t threads, c chunk, b buffers; host copies mc = memcpy, nt = streaming "
-           "stores, mc/nt = memcpy for H2D fills and streaming stores for D2H drains; "
-           "* = default):");
+    printf("configs (t threads, c chunk, b buffers, D = engine default; host copies mc = memcpy, "
+           "nt = streaming stores, mc/nt = memcpy for H2D fills and streaming stores for D2H "
+           "drains; noq = without event_query; * = config 0):");
     for (int i = 0; i < ncfgs; i++) {
-        char name[64];
+        char name[128];
         cfg_name(&cfgs[i], i == 0, name, sizeof name);
         printf(" [%s]", name + 7);
     }
@@ -465,14 +666,26 @@ int main(int argc, char **argv) {
 
     CK(cuEventCreate(&ev0, CU_EVENT_DEFAULT));
     CK(cuEventCreate(&ev1, CU_EVENT_DEFAULT));
-    h_src = malloc(max_n);
-    h_dst = malloc(max_n);
+    // Page-aligned pageable buffers (mmap, like malloc's large blocks; 4 KiB pages as THP is
+    // madvise-only there), so the cold rows can drop exactly the destination's pages.
+    h_src = map_pages(max_n);
+    h_dst = map_pages(max_n);
+    h_chk = map_pages(max_n);
+    h_scr = map_pages(SCRATCH);
+    h_flush = map_pages(FLUSH_BYTES);
     CK(cuMemHostAlloc((void **)&h_pin, max_n, 0));
+    CK(cuMemHostAlloc((void **)&h_scr_pin, SCRATCH, 0));
     memset(h_src, 1, max_n); // fault every pageable page in before any timing
     memset(h_dst, 1, max_n);
+    memset(h_chk, 1, max_n);
+    memset(h_scr, 1, SCRATCH);
+    memset(h_flush, 1, FLUSH_BYTES);
     memset(h_pin, 1, max_n);
+    memset(h_scr_pin, 1, SCRATCH);
     CK(cuMemAlloc(&d_buf, max_n));
+    CK(cuMemAlloc(&d_scr, SCRATCH));
     CK(cuMemsetD8(d_buf, 0, max_n));
+    CK(cuMemsetD8(d_scr, 0, SCRATCH));
     CK(cuMemGetInfo(&free_b, &total_b));
     // Managed memory only well below what the card has free (never oversubscribe).
     if (cma && free_b > 4 * max_n + ((size_t)8 << 30)) {
@@ -488,14 +701,15 @@ int main(int argc, char **argv) {
     CK(cuStreamCreate(&s, CU_STREAM_DEFAULT)); // blocking: the legacy-stream events bracket it
 
     host_ceiling(max_n < 256 * MiB ? max_n : 256 * MiB);
-    printf("%-3s %6s %-7s %-24s %9s %9s %7s %7s %6s %9s %s\n", "dir", "MiB", "target", "variant",
+    printf("%-3s %6s %-7s %-29s %9s %9s %7s %7s %6s %9s %s\n", "dir", "MiB", "target", "variant",
            "med_ms", "min_ms", "GB/s", "xplain", "%pin", "event_ms", "data");
-    static const size_t sizes_mib[] = {1, 2, 4, 8, 16, 64, 256, 1024};
-    for (size_t i = 0; i < sizeof sizes_mib / sizeof sizes_mib[0]; i++) {
-        size_t n = sizes_mib[i] * MiB;
-        if (n > max_n)
-            break;
+    for (int i = 0; i < nsizes; i++) {
+        size_t n = (size_t)srows[i][0] * MiB;
+        if (n == 0 || n > max_n)
+            continue;
+        double t0 = now_ms();
         run_size(n, 1, s);
+        fprintf(stderr, "size %zu MiB: %.1f s\n", n / MiB, (now_ms() - t0) / 1e3);
     }
 
     // Per-thread default stream from the calling thread, into managed memory, async.
@@ -506,7 +720,8 @@ int main(int argc, char **argv) {
         CK(um_stage_htod(m_buf, h_src, n, CU_STREAM_PER_THREAD, 0));
         memset(h_src, 0, n); // the source may be reused on return
         CK(cuStreamSynchronize(CU_STREAM_PER_THREAD));
-        int ok = verify_dev(m_buf, n, 4242);
+        CK(cuMemcpyDtoH(h_chk, m_buf, n));
+        int ok = pattern_check(h_chk, n, 4242) == 0;
         memset(h_dst, 0, n);
         CK(um_stage_dtoh(h_dst, m_buf, n, CU_STREAM_PER_THREAD, 0));
         ok &= pattern_check(h_dst, n, 4242) == 0;
@@ -520,9 +735,9 @@ int main(int argc, char **argv) {
     if (m_buf)
         CK(cuMemFree(m_buf));
     CK(cuMemFree(d_buf));
+    CK(cuMemFree(d_scr));
     CK(cuMemFreeHost(h_pin));
-    free(h_src);
-    free(h_dst);
+    CK(cuMemFreeHost(h_scr_pin));
     printf("staging_bench: %s\n", failures ? "FAILED (data mismatch)" : "all data verified");
     return failures ? 1 : 0;
 }

@@ -113,7 +113,8 @@ START_TEST(test_opt_bad_values_warn_and_default) {
     ck_assert_uint_eq(um_opt_num(UM_OPT_LOG), 1);
     ck_assert_uint_eq(um_opt_num(UM_OPT_MANAGED_THRESHOLD), 2u << 20);
     ck_assert_uint_eq(um_opt_num(UM_OPT_HASH), 0);
-    ck_assert_uint_eq(um_opt_num(UM_OPT_STAGING_THREADS), 8);
+    ck_assert_uint_eq(um_opt_num(UM_OPT_STAGING_THREADS), 12);
+    ck_assert_int_eq(um_opt(UM_OPT_STAGING_THREADS)->set, 0); // the engine picks its default
     ck_assert_uint_eq(um_opt_num(UM_OPT_DEVICE_BUDGET), 0);
 }
 END_TEST

@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -581,16 +582,21 @@ START_TEST(test_copy_sizes_byte_exact) {
 END_TEST
 
 START_TEST(test_copy_chunk_configs) {
-    // Chunk not a multiple of the piece floor, one buffer short of the threads, one thread.
+    // Chunk not a multiple of the piece floor, one buffer short of the threads, one thread;
+    // pieces floors below, at and above the chunk; both ways of waiting.
     static const struct {
-        size_t chunk;
+        size_t chunk, min_piece;
         int threads, buffers;
-    } cfgs[] = {{300 * KiB, 3, 2}, {64 * KiB, 1, 0}, {1 * MiB, 8, 3}, {4 * MiB, 2, 32}};
+    } cfgs[] = {{300 * KiB, 0, 3, 2},          {64 * KiB, 100 * KiB, 1, 0},
+                {1 * MiB, 64 * KiB, 8, 3},     {4 * MiB, 1 * MiB, 2, 32},
+                {512 * KiB, 2 * MiB, 4, 0},    {256 * KiB, 1, 2, 5}};
     for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
         um_stage_config_t c = fake_config(cfgs[i].chunk, cfgs[i].threads, cfgs[i].buffers, 2);
         if (i % 2)
             c.event_query = NULL; // optional: the engine then blocks on events instead
         c.copy_mode = (int)i % 3 + 1; // every host copy routine
+        c.wait_mode = (int)(i / 2) % 2 ? UM_STAGE_WAIT_SLEEP : 0;
+        c.min_piece = cfgs[i].min_piece;
         ck_assert_int_eq(um_stage_init(&c), 0);
         roundtrip(7 * MiB + 3, CU_STREAM_LEGACY, 1, i);
         roundtrip(9 * MiB + 1, CU_STREAM_LEGACY, 0, i + 7);
@@ -841,6 +847,28 @@ START_TEST(test_wants_threshold) {
 }
 END_TEST
 
+START_TEST(test_init_default_threads_follow_affinity) {
+    // The default thread count leaves a quarter of the usable CPUs to the program, at most 12.
+    cpu_set_t old, one;
+    ck_assert_int_eq(sched_getaffinity(0, sizeof old, &old), 0);
+    int cpus = CPU_COUNT(&old);
+    int want = cpus - cpus / 4 > UM_STAGE_DEFAULT_THREADS_MAX ? UM_STAGE_DEFAULT_THREADS_MAX
+                                                             : cpus - cpus / 4;
+    ck_assert_int_eq(um_stage_default_threads(), want);
+    CPU_ZERO(&one);
+    for (int i = 0; i < CPU_SETSIZE; i++) {
+        if (CPU_ISSET(i, &old)) {
+            CPU_SET(i, &one);
+            break;
+        }
+    }
+    ck_assert_int_eq(sched_setaffinity(0, sizeof one, &one), 0);
+    int on_one = um_stage_default_threads();
+    ck_assert_int_eq(sched_setaffinity(0, sizeof old, &old), 0);
+    ck_assert_int_eq(on_one, 1);
+}
+END_TEST
+
 START_TEST(test_init_zero_uses_defaults) {
     // A zeroed config with only the function pointers set gets the measured defaults.
     um_stage_config_t c = fake_config(0, 0, 0, 0);
@@ -848,9 +876,10 @@ START_TEST(test_init_zero_uses_defaults) {
     ck_assert_int_eq(um_stage_init(&c), 0);
     ck_assert(!um_stage_wants(UM_STAGE_DEFAULT_THRESHOLD - 1));
     roundtrip(UM_STAGE_DEFAULT_THRESHOLD + 5, CU_STREAM_LEGACY, 1, 1);
-    ck_assert_int_eq(count_workers(), UM_STAGE_DEFAULT_THREADS);
+    int threads = um_stage_default_threads();
+    ck_assert_int_eq(count_workers(), threads);
     // One slot: 2 x threads buffers of the default chunk.
-    ck_assert_uint_eq(fk.pinned_peak_bytes, 2 * UM_STAGE_DEFAULT_THREADS * UM_STAGE_DEFAULT_CHUNK);
+    ck_assert_uint_eq(fk.pinned_peak_bytes, 2 * (size_t)threads * UM_STAGE_DEFAULT_CHUNK);
 }
 END_TEST
 
@@ -1206,6 +1235,7 @@ Suite *staging_suite(void) {
     tcase_add_test(core, test_copy_context_switch);
     tcase_add_test(core, test_wants_threshold);
     tcase_add_test(core, test_init_zero_uses_defaults);
+    tcase_add_test(core, test_init_default_threads_follow_affinity);
     suite_add_tcase(s, core);
 
     TCase *limits = tcase_create("limits");
