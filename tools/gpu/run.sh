@@ -88,9 +88,12 @@ run_bench() {
     # The demo's flags for every comparison: ten batches, one validated query (validation
     # is CPU work that would drown the data movement being compared).
     local demo_flags=(--batches 10 --validate 1)
+    # For the A/B: no CPU validation, whose 1-1.5 s of FP64 work swings +-250 ms between runs
+    # and would drown the data movement compared (the d2h hashes prove identical results).
+    local ab_flags=(--batches 10 --validate 0)
     if [ -x "$bin/umshim" ]; then
-        header "umshim ab -- recall_demo ${demo_flags[*]}"
-        "$bin/umshim" ab --runs 5 --html "$out/ab-recall.html" -- "$bin/recall_demo" "${demo_flags[@]}"
+        header "umshim ab -- recall_demo ${ab_flags[*]}"
+        "$bin/umshim" ab --runs 5 --html "$out/ab-recall.html" -- "$bin/recall_demo" "${ab_flags[@]}"
         header "umshim ab -- alternating 64 20"
         "$bin/umshim" ab --runs 5 --html "$out/ab-alternating.html" -- "$bin/alternating" 64 20
     fi
@@ -100,6 +103,20 @@ run_bench() {
             "$bin/recall_demo_um" "${demo_flags[@]}" | grep 'ms/batch' | sed 's/^/hand-port: /'
             LD_PRELOAD=$shim UMSHIM_MODE=auto "$bin/recall_demo" "${demo_flags[@]}" | grep 'ms/batch' | sed 's/^/shim-auto: /'
             "$bin/recall_demo" "${demo_flags[@]}" | grep 'ms/batch' | sed 's/^/no-shim:   /'
+        done
+    fi
+    if [ -x "$bin/recall_demo" ]; then
+        header "recall_demo phases with the transfer engine on and off, 5 interleaved runs"
+        for i in 1 2 3 4 5; do
+            "$bin/recall_demo" "${ab_flags[@]}" | grep '^timing' | sed 's/^/no-shim:          /'
+            LD_PRELOAD=$shim UMSHIM_MODE=passthrough "$bin/recall_demo" "${ab_flags[@]}" |
+                grep '^timing' | sed 's/^/passthrough:      /'
+            LD_PRELOAD=$shim UMSHIM_MODE=passthrough UMSHIM_STAGING=1 "$bin/recall_demo" "${ab_flags[@]}" |
+                grep '^timing' | sed 's/^/passthrough+stg:  /'
+            LD_PRELOAD=$shim UMSHIM_MODE=auto "$bin/recall_demo" "${ab_flags[@]}" |
+                grep '^timing' | sed 's/^/auto:             /'
+            LD_PRELOAD=$shim UMSHIM_MODE=auto UMSHIM_STAGING=0 "$bin/recall_demo" "${ab_flags[@]}" |
+                grep '^timing' | sed 's/^/auto-stg:         /'
         done
     fi
     if [ -x "$bin/umshim" ]; then
