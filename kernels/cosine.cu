@@ -232,8 +232,9 @@ static __device__ void um_topk_store(um_topk_smem &t, int rows, int k, long q0, 
 enum { UM_OUT_SCORES = 0, UM_OUT_TOPK = 1 };
 
 // BK (the K depth of a stage) is 16 or 8: ROWS x BK floats are ROWS * BK / 1024 float4 per
-// thread. BK = 8 halves the staging registers, which is what lets the 128-register (2 blocks
-// per SM) variant run without spilling. ROWS is 128, or 64 for the stored side of BN = 64.
+// thread. BK = 8 halves the staging registers (an attempt at an unspilled 128-register
+// variant; ptxas still spills a few words) at twice the barriers per tile; 16 is the
+// default. ROWS is 128, or 64 for the stored side of BN = 64.
 #define T_NV(ROWS, BK) ((ROWS) * (BK) / 1024)
 
 template <bool VEC, int BK, int ROWS>
@@ -756,6 +757,7 @@ static __global__ void __launch_bounds__(SEL_THREADS)
 // common case: its four serial digit scans cost more than the whole merge.
 #define M_KEEP 16
 #define M_THREADS 256
+#define M_BATCH 8
 
 static __global__ void __launch_bounds__(M_THREADS)
     merge_kernel(const float *__restrict__ in_s, const int *__restrict__ in_i, long rows,
@@ -769,18 +771,31 @@ static __global__ void __launch_bounds__(M_THREADS)
     for (int p = 0; p < M_KEEP; p++) ls[p] = -INFINITY, li[p] = INT_MAX;
     const float *rs = in_s + (size_t)row * ld;
     const int *ri = in_i + (size_t)row * ld;
-    for (long e = lane; e < cols; e += 32) {
-        float s = rs[e];
-        int i = ri[e];
-        if (!um_better(s, i, ls[M_KEEP - 1], li[M_KEEP - 1])) continue;
-        // Insertion by compare-and-swap down the list (keeps it sorted, indices constant).
+    // M_BATCH independent loads per lane before any use: one memory latency per batch, not
+    // per element (at Q = 1 a single warp walks thousands of entries).
+    for (long base = 0; base < cols; base += 32 * M_BATCH) {
+        float bs[M_BATCH];
+        int bi[M_BATCH];
 #pragma unroll
-        for (int p = 0; p < M_KEEP; p++) {
-            if (um_better(s, i, ls[p], li[p])) {
-                float ts = ls[p];
-                int ti = li[p];
-                ls[p] = s, li[p] = i;
-                s = ts, i = ti;
+        for (int b = 0; b < M_BATCH; b++) {
+            long e = base + b * 32 + lane;
+            bs[b] = e < cols ? rs[e] : -INFINITY;
+            bi[b] = e < cols ? ri[e] : INT_MAX;
+        }
+#pragma unroll
+        for (int b = 0; b < M_BATCH; b++) {
+            float s = bs[b];
+            int i = bi[b];
+            if (!um_better(s, i, ls[M_KEEP - 1], li[M_KEEP - 1])) continue;
+            // Insertion by compare-and-swap down the list (sorted; indices stay constant).
+#pragma unroll
+            for (int p = 0; p < M_KEEP; p++) {
+                if (um_better(s, i, ls[p], li[p])) {
+                    float ts = ls[p];
+                    int ti = li[p];
+                    ls[p] = s, li[p] = i;
+                    s = ts, i = ti;
+                }
             }
         }
     }
@@ -871,9 +886,11 @@ static int um_env_pick(const char *name, int a, int b) {
 }
 
 // Measured on the H100 (kernels/results/run2_*, run4_*): MINB = 2 wins when one query tile
-// has many column tiles (Q <= 128, N >= 1e5), 1 everywhere else; BN = 64 when the 128-wide
-// grid leaves SMs idle (e.g. Q = 100, N = 1e4: 79 tiles for 132 SMs). Bench knobs:
-// UM_RECALL_TILE_MINB=1|2, UM_RECALL_TILE_BK=8|16, UM_RECALL_TILE_BN=64|128.
+// has many column tiles (Q <= 128, N >= 1e5), 1 everywhere else; BK = 8 lost at N = 1e4,
+// Q = 100 (scores 0.097-0.102 ms vs 0.087-0.092); BN = 64 when the 128-wide grid leaves SMs
+// idle (Q = 100, N = 1e4: 79 tiles for 132 SMs; scores 0.088 vs 0.087 ms, fused 0.135 vs
+// 0.139). Bench knobs: UM_RECALL_TILE_MINB=1|2, UM_RECALL_TILE_BK=8|16,
+// UM_RECALL_TILE_BN=64|128.
 static um_tile_cfg_t um_tile_config(long q, long n) {
     um_tile_cfg_t c;
     long qt = (q + T_BM - 1) / T_BM, nt = (n + T_BN - 1) / T_BN;
@@ -887,7 +904,7 @@ static um_tile_cfg_t um_tile_config(long q, long n) {
     int mb = um_env_pick("UM_RECALL_TILE_MINB", 1, 2);
     c.minb = mb ? mb : (q <= T_BM && nt >= 2L * um_sm_count()) ? 2 : 1;
     int bk = um_env_pick("UM_RECALL_TILE_BK", 8, 16);
-    c.bk = bk ? bk : c.minb == 2 ? 8 : 16;
+    c.bk = bk ? bk : 16;
     return c;
 }
 
