@@ -230,6 +230,14 @@ int main(int argc, char **argv) {
                     setenv("UM_RECALL_TILE_BK", cfg[c][1], 1);
                     setenv("UM_RECALL_TILE_BN", cfg[c][2], 1);
                 };
+                // Each configuration plans its own split count: size the workspace for all.
+                size_t wsv = std::max(ws32, wstf);
+                for (int c = 0; c < 5; c++) {
+                    set_cfg(c);
+                    wsv = std::max(wsv, um_recall_topk_workspace_bytes(nq, n, d, k, 0));
+                }
+                CK(cudaFree(ws));
+                CK(cudaMalloc(&ws, wsv + 256));
                 std::vector<std::function<void()>> fns;
                 for (int c = 0; c < 5; c++)
                     fns.push_back([&, c] {
@@ -239,11 +247,21 @@ int main(int argc, char **argv) {
                 for (int c = 0; c < 5; c++)
                     fns.push_back([&, c] {
                         set_cfg(c);
-                        RK(um_recall_gpu_topk(q, qi, nq, x, xi, n, d, k, 0, ws, ws32, i_ours, s_ours, NULL));
+                        RK(um_recall_gpu_topk(q, qi, nq, x, xi, n, d, k, 0, ws, wsv, i_ours, s_ours, NULL));
                     });
                 fns.push_back([&] { RK(um_recall_gpu_scores(q, qi, nq, x, xi, n, d, sc, n, UM_RECALL_TF32, NULL)); });
                 fns.push_back([&] {
                     setenv("UM_RECALL_TF32_KERNEL", "wmma", 1);
+                    RK(um_recall_gpu_scores(q, qi, nq, x, xi, n, d, sc, n, UM_RECALL_TF32, NULL));
+                    unsetenv("UM_RECALL_TF32_KERNEL");
+                });
+                fns.push_back([&] {
+                    setenv("UM_RECALL_TF32_KERNEL", "mma-ldm", 1);
+                    RK(um_recall_gpu_scores(q, qi, nq, x, xi, n, d, sc, n, UM_RECALL_TF32, NULL));
+                    unsetenv("UM_RECALL_TF32_KERNEL");
+                });
+                fns.push_back([&] {
+                    setenv("UM_RECALL_TF32_KERNEL", "mma4-ldm", 1);
                     RK(um_recall_gpu_scores(q, qi, nq, x, xi, n, d, sc, n, UM_RECALL_TF32, NULL));
                     unsetenv("UM_RECALL_TF32_KERNEL");
                 });
@@ -266,13 +284,16 @@ int main(int argc, char **argv) {
                 unsetenv("UM_RECALL_TILE_BN");
                 double tf = 2.0 * nq * n * d / 1e9;
                 printf("variants N=%ld Q=%ld, medians of %d interleaved rounds, ms:", n, nq, rounds);
+                // m: 0-4 scores, 5-9 fused, 10 tf32 mma, 11 wmma, 12 mma-ldm, 13 mma4-ldm,
+                // 14 cuBLAS sgemm, 15 sgemm+select, 16 cuBLAS tf32.
                 for (int c = 0; c < 5; c++)
-                    printf(" scores[%s/%s/%s] %.3f (%.2fx cuBLAS)", cfg[c][0], cfg[c][1], cfg[c][2], m[c], m[12] / m[c]);
+                    printf(" scores[%s/%s/%s] %.3f (%.2fx cuBLAS)", cfg[c][0], cfg[c][1], cfg[c][2], m[c], m[14] / m[c]);
                 for (int c = 0; c < 5; c++)
-                    printf(" fused[%s/%s/%s] %.3f (%.2fx sgemm+select)", cfg[c][0], cfg[c][1], cfg[c][2], m[5 + c], m[13] / m[5 + c]);
+                    printf(" fused[%s/%s/%s] %.3f (%.2fx sgemm+select)", cfg[c][0], cfg[c][1], cfg[c][2], m[5 + c], m[15] / m[5 + c]);
                 printf(" | cuBLAS sgemm %.3f, sgemm+select %.3f | tf32 mma %.3f (%.1f TF/s) wmma %.3f (%.1f TF/s) "
-                       "cuBLAS tf32 %.3f (%.1f TF/s)\n",
-                       m[12], m[13], m[10], tf / m[10], m[11], tf / m[11], m[14], tf / m[14]);
+                       "mma-ldm %.3f (%.1f TF/s) mma4-ldm %.3f (%.1f TF/s) cuBLAS tf32 %.3f (%.1f TF/s)\n",
+                       m[14], m[15], m[10], tf / m[10], m[11], tf / m[11], m[12], tf / m[12], m[13], tf / m[13],
+                       m[16], tf / m[16]);
                 fflush(stdout);
             }
             r.f32 = time_ms([&] { RK(um_recall_gpu_scores(q, qi, nq, x, xi, n, d, sc, n, 0, NULL)); });

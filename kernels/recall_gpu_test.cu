@@ -241,11 +241,17 @@ static void case_configs(void) {
     unsetenv("UM_RECALL_TILE_BN");
 }
 
-// The older wmma TF32 kernel (UM_RECALL_TF32_KERNEL=wmma) stays correct too.
-static void case_tf32_wmma(void) {
-    setenv("UM_RECALL_TF32_KERNEL", "wmma", 1);
-    case_scores(130, 1000, 768, UM_RECALL_TF32);
-    case_tf32_recall();
+// The other TF32 kernels (UM_RECALL_TF32_KERNEL: the older wmma one, the ldmatrix variants)
+// stay correct too.
+static void case_tf32_kernels(void) {
+    static const char *knob[3] = {"wmma", "mma-ldm", "mma4-ldm"};
+    for (int v = 0; v < 3; v++) {
+        setenv("UM_RECALL_TF32_KERNEL", knob[v], 1);
+        printf("tf32 kernel %s\n", knob[v]);
+        case_scores(130, 1000, 768, UM_RECALL_TF32);
+        case_scores(300, 1100, 100, UM_RECALL_TF32);
+        case_tf32_recall();
+    }
     unsetenv("UM_RECALL_TF32_KERNEL");
 }
 
@@ -331,7 +337,7 @@ int main(void) {
     case_ties(3, 3000, 64, 10, UM_RECALL_FORCE_CHUNKED);
     case_tf32_recall();
     case_configs();
-    case_tf32_wmma();
+    case_tf32_kernels();
     case_errors();
     case_unified(0, 0, cma ? UM_UB_MANAGED : UM_UB_PINNED);
     case_unified(UM_UB_FORCE_PINNED, 0, UM_UB_PINNED);

@@ -140,15 +140,17 @@ static __global__ void __launch_bounds__(W_THREADS, 2)
 // --- mma.sync kernel (the default for 16-byte-aligned rows) ---
 // 128x128 block tile, BK = 32, 8 warps (2 x 4) of 64 x 32, each k8 step 16
 // mma.sync.m16n8k8 TF32 instructions per warp. Operands go global -> shared memory with
-// cp.async (16 bytes, zero-filled past Q, N or D), M_STAGES deep, so no registers stage them
+// cp.async (16 bytes, zero-filled past Q, N or D), STAGES deep, so no registers stage them
 // and the copy of stage kt + 2 overlaps the math on stage kt. Rows of a stage are 32 floats
 // (8 chunks of 16 bytes); chunk c of row r is stored at chunk c ^ (r & 7), which makes the
-// fragment loads (8 rows x 4 consecutive words per instruction) hit 32 distinct banks
-// without ldmatrix. Fragments are rounded to TF32 (cvt.rna) as they are loaded.
+// fragment loads (8 rows x 4 consecutive words per instruction) hit 32 distinct banks.
+// Fragments are rounded to TF32 (cvt.rna) as they are loaded. Variants (template
+// arguments, UM_RECALL_TF32_KERNEL knob): LDM loads fragments with ldmatrix (a TF32 8x4
+// block is an 8x8 b16 matrix: 6 instead of 24 shared loads per k8 step), STAGES 3 (2 blocks
+// per SM, 128 registers) or 4 (1 block per SM, uncapped).
 #define M_BM 128
 #define M_BN 128
 #define M_BK 32
-#define M_STAGES 3
 #define M_THREADS 256
 #define M_STAGE_FLOATS ((M_BM + M_BN) * M_BK)
 
@@ -163,6 +165,15 @@ static __device__ __forceinline__ void m_cp16(float *dst, const float *src, bool
     int n = valid ? 16 : 0;
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(n));
 }
+
+static __device__ __forceinline__ void m_ldm4(unsigned (&r)[4], const float *p) {
+    unsigned a = (unsigned)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+}
+
+static __device__ __forceinline__ unsigned m_tf32u(unsigned x) { return m_tf32(__uint_as_float(x)); }
 
 static __device__ __forceinline__ void m_commit(void) { asm volatile("cp.async.commit_group;\n" ::); }
 
@@ -186,7 +197,8 @@ static __device__ __forceinline__ void m_load(float *sm, const float *__restrict
     }
 }
 
-static __global__ void __launch_bounds__(M_THREADS, 2)
+template <int STAGES, bool LDM>
+static __global__ void __launch_bounds__(M_THREADS, STAGES == 3 ? 2 : 1)
     tf32_mma_kernel(const float *__restrict__ qv, const float *__restrict__ q_inv, long q,
                     const float *__restrict__ xv, const float *__restrict__ x_inv, long n, int d,
                     float *scores, long ld, long qtiles) {
@@ -208,7 +220,7 @@ static __global__ void __launch_bounds__(M_THREADS, 2)
             for (int c = 0; c < 4; c++) acc[i][j][c] = 0.f;
 
 #pragma unroll
-    for (int s = 0; s < M_STAGES - 1; s++) {
+    for (int s = 0; s < STAGES - 1; s++) {
         if (s < nk) {
             m_load(msm + s * M_STAGE_FLOATS, qv, q, d, q0, s * M_BK);
             m_load(msm + s * M_STAGE_FLOATS + M_BM * M_BK, xv, n, d, n0, s * M_BK);
@@ -216,22 +228,44 @@ static __global__ void __launch_bounds__(M_THREADS, 2)
         m_commit();
     }
     for (int kt = 0; kt < nk; kt++) {
-        m_wait<M_STAGES - 2>();
+        m_wait<STAGES - 2>();
         __syncthreads(); // stage kt is in for every thread; stage kt - 1 is free for reuse
-        int nx = kt + M_STAGES - 1;
+        int nx = kt + STAGES - 1;
         if (nx < nk) {
-            float *dst = msm + (nx % M_STAGES) * M_STAGE_FLOATS;
+            float *dst = msm + (nx % STAGES) * M_STAGE_FLOATS;
             m_load(dst, qv, q, d, q0, nx * M_BK);
             m_load(dst + M_BM * M_BK, xv, n, d, n0, nx * M_BK);
         }
         m_commit();
-        const float *As = msm + (kt % M_STAGES) * M_STAGE_FLOATS + (wm * 64) * M_BK;
-        const float *Bs = msm + (kt % M_STAGES) * M_STAGE_FLOATS + M_BM * M_BK + (wn * 32) * M_BK;
+        const float *As = msm + (kt % STAGES) * M_STAGE_FLOATS + (wm * 64) * M_BK;
+        const float *Bs = msm + (kt % STAGES) * M_STAGE_FLOATS + M_BM * M_BK + (wn * 32) * M_BK;
 #pragma unroll
         for (int kk = 0; kk < M_BK / 8; kk++) {
             // Rows used here are all = g (mod 8): the swizzle is the same for every one.
             const int c0 = (((2 * kk) ^ g) << 2) + t, c1 = (((2 * kk + 1) ^ g) << 2) + t;
             unsigned a[4][4], b[4][2];
+            if (LDM) {
+                // Lane l addresses row l & 7 of matrix l >> 3. A (m-tile i): matrices are rows
+                // 0-7 / 8-15 (bit 0) x words 0-3 / 4-7 of the k8 step (bit 1): a0..a3. B: two
+                // n-tiles (bit 1) x words 0-3 / 4-7 (bit 0): b[j][0..1], b[j+1][0..1].
+                const int mi = lane >> 3, rr = lane & 7;
+                const int ca = (((2 * kk + (mi >> 1)) ^ rr) << 2), cb = (((2 * kk + (mi & 1)) ^ rr) << 2);
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    m_ldm4(a[i], As + (i * 16 + (mi & 1) * 8 + rr) * M_BK + ca);
+#pragma unroll
+                    for (int e = 0; e < 4; e++) a[i][e] = m_tf32u(a[i][e]);
+                }
+#pragma unroll
+                for (int j = 0; j < 4; j += 2) {
+                    unsigned r[4];
+                    m_ldm4(r, Bs + ((j + (mi >> 1)) * 8 + rr) * M_BK + cb);
+                    b[j][0] = m_tf32u(r[0]);
+                    b[j][1] = m_tf32u(r[1]);
+                    b[j + 1][0] = m_tf32u(r[2]);
+                    b[j + 1][1] = m_tf32u(r[3]);
+                }
+            } else {
 #pragma unroll
             for (int i = 0; i < 4; i++) {
                 const float *ar = As + (i * 16 + g) * M_BK;
@@ -245,6 +279,7 @@ static __global__ void __launch_bounds__(M_THREADS, 2)
                 const float *br = Bs + (j * 8 + g) * M_BK;
                 b[j][0] = m_tf32(br[c0]);
                 b[j][1] = m_tf32(br[c1]);
+            }
             }
 #pragma unroll
             for (int i = 0; i < 4; i++)
@@ -297,21 +332,25 @@ extern "C" int um_recall_tf32_scores(const float *qv, const float *q_inv, long q
                                      const float *x_inv, long n, int d, float *scores, long ld,
                                      cudaStream_t st) {
     bool vec = (d % 4) == 0 && ((uintptr_t)qv % 16) == 0 && ((uintptr_t)xv % 16) == 0;
-    // UM_RECALL_TF32_KERNEL=wmma selects the older wmma kernel (bench knob, side by side).
+    // UM_RECALL_TF32_KERNEL=wmma|mma-ldm|mma4-ldm picks another kernel (bench knob).
     const char *knob = getenv("UM_RECALL_TF32_KERNEL");
     long qt = (q + M_BM - 1) / M_BM, nt = (n + M_BN - 1) / M_BN;
     size_t sm = (size_t)2 * (W_BM + W_BN) * W_LD * 4; // 40,960 B; the epilogue reuses 18 KB of it
     dim3 grid((unsigned)((n + W_BN - 1) / W_BN), (unsigned)((q + W_BM - 1) / W_BM));
-    if (vec && !(knob && !strcmp(knob, "wmma")) && qt * nt <= 0x7fffffffL) {
-        static int done[16];
+    int var = !knob ? 0 : !strcmp(knob, "wmma") ? -1 : !strcmp(knob, "mma-ldm") ? 1 : !strcmp(knob, "mma4-ldm") ? 2 : 0;
+    if (vec && var >= 0 && qt * nt <= 0x7fffffffL) {
+        static int done[3][16];
         int dev = 0;
-        size_t msm = (size_t)M_STAGES * M_STAGE_FLOATS * 4; // 96 KB: two blocks per SM
-        if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 16 || !done[dev]) {
+        int stages = var == 2 ? 4 : 3;
+        size_t msm = (size_t)stages * M_STAGE_FLOATS * 4; // 96 KB (two blocks per SM) or 128 KB
+        void (*kern)(const float *, const float *, long, const float *, const float *, long, int, float *, long, long) =
+            var == 0 ? tf32_mma_kernel<3, false> : var == 1 ? tf32_mma_kernel<3, true> : tf32_mma_kernel<4, true>;
+        if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 16 || !done[var][dev]) {
             cudaGetLastError();
-            cudaFuncSetAttribute(tf32_mma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)msm);
-            if (dev >= 0 && dev < 16) done[dev] = 1;
+            cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)msm);
+            if (dev >= 0 && dev < 16) done[var][dev] = 1;
         }
-        tf32_mma_kernel<<<(unsigned)(qt * nt), M_THREADS, msm, st>>>(qv, q_inv, q, xv, x_inv, n, d, scores, ld, qt);
+        kern<<<(unsigned)(qt * nt), M_THREADS, msm, st>>>(qv, q_inv, q, xv, x_inv, n, d, scores, ld, qt);
     } else if (vec) {
         cudaFuncSetAttribute(tf32_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm);
         tf32_kernel<true><<<grid, W_THREADS, sm, st>>>(qv, q_inv, q, xv, x_inv, n, d, scores, ld);
