@@ -885,12 +885,13 @@ static int um_env_pick(const char *name, int a, int b) {
     return v == a || v == b ? v : 0;
 }
 
-// Measured on the H100 (kernels/results/run2_*, run4_*): MINB = 2 wins when one query tile
-// has many column tiles (Q <= 128, N >= 1e5), 1 everywhere else; BK = 8 lost at N = 1e4,
-// Q = 100 (scores 0.097-0.102 ms vs 0.087-0.092); BN = 64 when the 128-wide grid leaves SMs
-// idle (Q = 100, N = 1e4: 79 tiles for 132 SMs; scores 0.088 vs 0.087 ms, fused 0.135 vs
-// 0.139). Bench knobs: UM_RECALL_TILE_MINB=1|2, UM_RECALL_TILE_BK=8|16,
-// UM_RECALL_TILE_BN=64|128.
+// Measured on the H100, every configuration side by side (kernels/results/run5_bench.log,
+// "variants" lines): MINB = 2 wins for scores and fused top-k once there are >= 2 column
+// tiles per SM (N >= 1e5: e.g. Q = 1000, N = 1e5 scores 3.57 vs 3.78 ms, fused 4.18 vs
+// 4.34), MINB = 1 below (Q = 1000, N = 1e4: 0.419 vs 0.450); BK = 8 never won a scores
+// race; BN = 64 when the 128-wide grid leaves SMs idle (Q = 100, N = 1e4: 79 tiles for 132
+// SMs; fused 0.134 vs 0.140 ms). Bench knobs: UM_RECALL_TILE_MINB=1|2,
+// UM_RECALL_TILE_BK=8|16, UM_RECALL_TILE_BN=64|128.
 static um_tile_cfg_t um_tile_config(long q, long n) {
     um_tile_cfg_t c;
     long qt = (q + T_BM - 1) / T_BM, nt = (n + T_BN - 1) / T_BN;
@@ -902,7 +903,7 @@ static um_tile_cfg_t um_tile_config(long q, long n) {
         return c;
     }
     int mb = um_env_pick("UM_RECALL_TILE_MINB", 1, 2);
-    c.minb = mb ? mb : (q <= T_BM && nt >= 2L * um_sm_count()) ? 2 : 1;
+    c.minb = mb ? mb : nt >= 2L * um_sm_count() ? 2 : 1;
     int bk = um_env_pick("UM_RECALL_TILE_BK", 8, 16);
     c.bk = bk ? bk : 16;
     return c;

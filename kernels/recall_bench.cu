@@ -256,7 +256,7 @@ int main(int argc, char **argv) {
                     unsetenv("UM_RECALL_TF32_KERNEL");
                 });
                 fns.push_back([&] {
-                    setenv("UM_RECALL_TF32_KERNEL", "mma-ldm", 1);
+                    setenv("UM_RECALL_TF32_KERNEL", "mma", 1);
                     RK(um_recall_gpu_scores(q, qi, nq, x, xi, n, d, sc, n, UM_RECALL_TF32, NULL));
                     unsetenv("UM_RECALL_TF32_KERNEL");
                 });
@@ -284,14 +284,14 @@ int main(int argc, char **argv) {
                 unsetenv("UM_RECALL_TILE_BN");
                 double tf = 2.0 * nq * n * d / 1e9;
                 printf("variants N=%ld Q=%ld, medians of %d interleaved rounds, ms:", n, nq, rounds);
-                // m: 0-4 scores, 5-9 fused, 10 tf32 mma, 11 wmma, 12 mma-ldm, 13 mma4-ldm,
+                // m: 0-4 scores, 5-9 fused, 10 tf32 default (mma-ldm), 11 wmma, 12 mma, 13 mma4-ldm,
                 // 14 cuBLAS sgemm, 15 sgemm+select, 16 cuBLAS tf32.
                 for (int c = 0; c < 5; c++)
                     printf(" scores[%s/%s/%s] %.3f (%.2fx cuBLAS)", cfg[c][0], cfg[c][1], cfg[c][2], m[c], m[14] / m[c]);
                 for (int c = 0; c < 5; c++)
                     printf(" fused[%s/%s/%s] %.3f (%.2fx sgemm+select)", cfg[c][0], cfg[c][1], cfg[c][2], m[5 + c], m[15] / m[5 + c]);
-                printf(" | cuBLAS sgemm %.3f, sgemm+select %.3f | tf32 mma %.3f (%.1f TF/s) wmma %.3f (%.1f TF/s) "
-                       "mma-ldm %.3f (%.1f TF/s) mma4-ldm %.3f (%.1f TF/s) cuBLAS tf32 %.3f (%.1f TF/s)\n",
+                printf(" | cuBLAS sgemm %.3f, sgemm+select %.3f | tf32 mma-ldm %.3f (%.1f TF/s) wmma %.3f (%.1f TF/s) "
+                       "mma %.3f (%.1f TF/s) mma4-ldm %.3f (%.1f TF/s) cuBLAS tf32 %.3f (%.1f TF/s)\n",
                        m[14], m[15], m[10], tf / m[10], m[11], tf / m[11], m[12], tf / m[12], m[13], tf / m[13],
                        m[16], tf / m[16]);
                 fflush(stdout);

@@ -241,10 +241,10 @@ static void case_configs(void) {
     unsetenv("UM_RECALL_TILE_BN");
 }
 
-// The other TF32 kernels (UM_RECALL_TF32_KERNEL: the older wmma one, the ldmatrix variants)
-// stay correct too.
+// The other TF32 kernels (UM_RECALL_TF32_KERNEL: the older wmma one, plain shared loads,
+// 4 stages) stay correct too.
 static void case_tf32_kernels(void) {
-    static const char *knob[3] = {"wmma", "mma-ldm", "mma4-ldm"};
+    static const char *knob[3] = {"wmma", "mma", "mma4-ldm"};
     for (int v = 0; v < 3; v++) {
         setenv("UM_RECALL_TF32_KERNEL", knob[v], 1);
         printf("tf32 kernel %s\n", knob[v]);
