@@ -756,7 +756,9 @@ static __global__ void __launch_bounds__(SEL_THREADS)
 // warp-wide arg-max pop the answer in order. Replaces the radix selection for this small,
 // common case: its four serial digit scans cost more than the whole merge.
 #define M_KEEP 16
-#define M_THREADS 256
+// One warp per block: at Q = 100 eight-warp blocks put the whole merge on 13 SMs (run 5, ncu:
+// 26 us, instruction-bound), one-warp blocks spread it over 100.
+#define M_THREADS 32
 #define M_BATCH 8
 
 static __global__ void __launch_bounds__(M_THREADS)
