@@ -125,6 +125,23 @@ static __device__ __forceinline__ bool um_topk_offer(um_topk_smem &t, int pcap, 
     return true;
 }
 
+// Reserves `cnt` consecutive pool slots for this thread with one atomic per warp; returns the
+// first. The counter may run past the pool's capacity: slots >= pcap are not written, and the
+// caller offers those candidates again after the merge (merge and reset clamp the count).
+static __device__ __forceinline__ int um_warp_reserve(int *pool_cnt, int cnt) {
+    const int lane = threadIdx.x & 31;
+    int incl = cnt;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+        int v = __shfl_up_sync(0xffffffffu, incl, o);
+        if (lane >= o) incl += v;
+    }
+    int base = 0;
+    if (lane == 31 && incl > 0) base = atomicAdd(pool_cnt, incl);
+    base = __shfl_sync(0xffffffffu, base, 31);
+    return base + incl - cnt;
+}
+
 // Block-wide: folds the pool into the lists, resets the pool. Rows <= 128 (one warp scans the
 // segment counts, 4 rows a lane). Must be called by all threads after a __syncthreads().
 // Insertion order within a row does not matter: (score, index) is a total order.
@@ -207,23 +224,28 @@ static __device__ void um_topk_store(um_topk_smem &t, int rows, int k, long q0, 
 
 // --- tile kernel (SGEMM-style) ---
 #define T_BM 128
-#define T_BN 128
-#define T_BK 16
+#define T_BN 128 // column tile of the big configurations (64 for underfilled grids)
 #define T_PAD 4
 #define T_THREADS 256
 #define T_PCAP 2048
 
 enum { UM_OUT_SCORES = 0, UM_OUT_TOPK = 1 };
 
-template <bool VEC>
+// BK (the K depth of a stage) is 16 or 8: ROWS x BK floats are ROWS * BK / 1024 float4 per
+// thread. BK = 8 halves the staging registers (an attempt at an unspilled 128-register
+// variant; ptxas still spills a few words) at twice the barriers per tile; 16 is the
+// default. ROWS is 128, or 64 for the stored side of BN = 64.
+#define T_NV(ROWS, BK) ((ROWS) * (BK) / 1024)
+
+template <bool VEC, int BK, int ROWS>
 static __device__ __forceinline__ void tile_load(const float *__restrict__ base, long rows, int d,
-                                                 long r0, int k0, float (&reg)[2][4]) {
-    // 128 rows x 16 columns: thread t loads rows t/4 and t/4 + 64, columns (t%4)*4 .. +3.
+                                                 long r0, int k0, float (&reg)[T_NV(ROWS, BK)][4]) {
+    // ROWS x BK: thread t loads rows t/(BK/4) + h*(1024/BK), columns (t%(BK/4))*4 .. +3.
     int t = threadIdx.x;
 #pragma unroll
-    for (int h = 0; h < 2; h++) {
-        long r = r0 + t / 4 + h * 64;
-        int c = k0 + (t % 4) * 4;
+    for (int h = 0; h < T_NV(ROWS, BK); h++) {
+        long r = r0 + t / (BK / 4) + h * (1024 / BK);
+        int c = k0 + (t % (BK / 4)) * 4;
         if (VEC) {
             float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
             if (r < rows && c < d) v = __ldg((const float4 *)(base + (size_t)r * d + c));
@@ -239,73 +261,80 @@ static __device__ __forceinline__ void tile_load(const float *__restrict__ base,
     }
 }
 
-static __device__ __forceinline__ void tile_store(float *sm, const float (&reg)[2][4]) {
+template <int BK, int ROWS>
+static __device__ __forceinline__ void tile_store(float *sm, const float (&reg)[T_NV(ROWS, BK)][4]) {
     int t = threadIdx.x;
 #pragma unroll
-    for (int h = 0; h < 2; h++)
+    for (int h = 0; h < T_NV(ROWS, BK); h++)
 #pragma unroll
-        for (int j = 0; j < 4; j++) sm[((t % 4) * 4 + j) * (T_BM + T_PAD) + t / 4 + h * 64] = reg[h][j];
+        for (int j = 0; j < 4; j++)
+            sm[((t % (BK / 4)) * 4 + j) * (ROWS + T_PAD) + t / (BK / 4) + h * (1024 / BK)] = reg[h][j];
 }
 
 // One BK slice of the product from shared memory. HI = false skips the thread's upper 4 rows
 // (rows 64 + ...) when a warp's upper rows are all past Q (e.g. Q = 100 in a 128-row tile):
 // the warp then issues half the FMAs and frees issue slots for the SM's other warps.
-template <bool HI>
-static __device__ __forceinline__ void tile_slice(const float *a, const float *b, float (&acc)[8][8]) {
+// BN = 64 (JN = 4 columns a thread) drops the b1 half.
+#define T_JN(BN) ((BN) / 16)
+
+template <bool HI, int BK, int BN>
+static __device__ __forceinline__ void tile_slice(const float *a, const float *b, float (&acc)[8][T_JN(BN)]) {
     const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
 #pragma unroll
-    for (int kk = 0; kk < T_BK; kk++) {
+    for (int kk = 0; kk < BK; kk++) {
         float fa[8], fb[8];
         float4 a0 = *(const float4 *)(a + kk * (T_BM + T_PAD) + ty * 4);
-        float4 b0 = *(const float4 *)(b + kk * (T_BN + T_PAD) + tx * 4);
-        float4 b1 = *(const float4 *)(b + kk * (T_BN + T_PAD) + 64 + tx * 4);
+        float4 b0 = *(const float4 *)(b + kk * (BN + T_PAD) + tx * 4);
         fa[0] = a0.x; fa[1] = a0.y; fa[2] = a0.z; fa[3] = a0.w;
         if (HI) {
             float4 a1 = *(const float4 *)(a + kk * (T_BM + T_PAD) + 64 + ty * 4);
             fa[4] = a1.x; fa[5] = a1.y; fa[6] = a1.z; fa[7] = a1.w;
         }
         fb[0] = b0.x; fb[1] = b0.y; fb[2] = b0.z; fb[3] = b0.w;
-        fb[4] = b1.x; fb[5] = b1.y; fb[6] = b1.z; fb[7] = b1.w;
+        if (BN == 128) {
+            float4 b1 = *(const float4 *)(b + kk * (BN + T_PAD) + 64 + tx * 4);
+            fb[4] = b1.x; fb[5] = b1.y; fb[6] = b1.z; fb[7] = b1.w;
+        }
 #pragma unroll
         for (int i = 0; i < (HI ? 8 : 4); i++)
 #pragma unroll
-            for (int j = 0; j < 8; j++) acc[i][j] = fmaf(fa[i], fb[j], acc[i][j]);
+            for (int j = 0; j < T_JN(BN); j++) acc[i][j] = fmaf(fa[i], fb[j], acc[i][j]);
     }
 }
 
-// Computes the 128x128 block of raw dot products at (q0, n0) into acc.
-template <bool VEC>
+// Computes the 128 x BN block of raw dot products at (q0, n0) into acc.
+template <bool VEC, int BK, int BN>
 static __device__ __forceinline__ void tile_product(const float *__restrict__ qv, long q,
                                                     const float *__restrict__ xv, long n, int d,
                                                     long q0, long n0, float *As, float *Bs,
-                                                    float (&acc)[8][8]) {
-    const int stage = T_BK * (T_BM + T_PAD);
+                                                    float (&acc)[8][T_JN(BN)]) {
+    const int stage = BK * (T_BM + T_PAD), bstage = BK * (BN + T_PAD);
     // Warp w owns upper rows 64 + 8w .. 64 + 8w + 7 (warp-uniform test).
     const bool hi = q0 + 64 + (threadIdx.x / 32) * 8 < q;
 #pragma unroll
     for (int i = 0; i < 8; i++)
 #pragma unroll
-        for (int j = 0; j < 8; j++) acc[i][j] = 0.f;
+        for (int j = 0; j < T_JN(BN); j++) acc[i][j] = 0.f;
 
-    float ra[2][4], rb[2][4];
-    tile_load<VEC>(qv, q, d, q0, 0, ra);
-    tile_load<VEC>(xv, n, d, n0, 0, rb);
-    tile_store(As, ra);
-    tile_store(Bs, rb);
+    float ra[T_NV(T_BM, BK)][4], rb[T_NV(BN, BK)][4];
+    tile_load<VEC, BK, T_BM>(qv, q, d, q0, 0, ra);
+    tile_load<VEC, BK, BN>(xv, n, d, n0, 0, rb);
+    tile_store<BK, T_BM>(As, ra);
+    tile_store<BK, BN>(Bs, rb);
     __syncthreads();
-    int nk = (d + T_BK - 1) / T_BK;
+    int nk = (d + BK - 1) / BK;
     for (int kt = 0; kt < nk; kt++) {
         int cur = kt & 1;
         bool more = kt + 1 < nk;
         if (more) {
-            tile_load<VEC>(qv, q, d, q0, (kt + 1) * T_BK, ra);
-            tile_load<VEC>(xv, n, d, n0, (kt + 1) * T_BK, rb);
+            tile_load<VEC, BK, T_BM>(qv, q, d, q0, (kt + 1) * BK, ra);
+            tile_load<VEC, BK, BN>(xv, n, d, n0, (kt + 1) * BK, rb);
         }
-        if (hi) tile_slice<true>(As + cur * stage, Bs + cur * stage, acc);
-        else tile_slice<false>(As + cur * stage, Bs + cur * stage, acc);
+        if (hi) tile_slice<true, BK, BN>(As + cur * stage, Bs + cur * bstage, acc);
+        else tile_slice<false, BK, BN>(As + cur * stage, Bs + cur * bstage, acc);
         if (more) {
-            tile_store(As + (cur ^ 1) * stage, ra);
-            tile_store(Bs + (cur ^ 1) * stage, rb);
+            tile_store<BK, T_BM>(As + (cur ^ 1) * stage, ra);
+            tile_store<BK, BN>(Bs + (cur ^ 1) * bstage, rb);
         }
         __syncthreads();
     }
@@ -319,11 +348,12 @@ static __device__ __forceinline__ int tile_col(int j) { return (j < 4 ? 0 : 64) 
 // sharing a row are one half-warp). Any score strictly below it is below k distinct scores
 // of its own row, so it can never be in that row's top-k: early tiles, where the running
 // threshold is still low, then offer ~k candidates per row instead of 128.
-static __device__ __forceinline__ float tile_row_floor(const float (&sc)[8][8], int i, long n0, long n,
+template <int JN>
+static __device__ __forceinline__ float tile_row_floor(const float (&sc)[8][JN], int i, long n0, long n,
                                                       int k) {
     float m = -INFINITY;
 #pragma unroll
-    for (int j = 0; j < 8; j++)
+    for (int j = 0; j < JN; j++)
         if (n0 + tile_col(j) < n) m = fmaxf(m, sc[i][j]);
     int me = threadIdx.x & 15, rank = 0;
 #pragma unroll
@@ -339,7 +369,7 @@ static __device__ __forceinline__ float tile_row_floor(const float (&sc)[8][8], 
 // grid: x = query tiles, y = column splits; each block walks column tiles
 // [y * nt / splits, (y + 1) * nt / splits) (balanced: counts differ by at most one) and either
 // writes scores or keeps its top-k.
-template <bool VEC, int MODE, int MINB>
+template <bool VEC, int MODE, int MINB, int BK, int BN>
 static __global__ void __launch_bounds__(T_THREADS, MINB)
     tile_kernel(const float *__restrict__ qv, const float *__restrict__ q_inv, long q,
                 const float *__restrict__ xv, const float *__restrict__ x_inv, long n, int d,
@@ -347,44 +377,45 @@ static __global__ void __launch_bounds__(T_THREADS, MINB)
                 int *part_i, size_t ldp) {
     extern __shared__ __align__(16) char smem[];
     float *As = (float *)smem;
-    float *Bs = As + 2 * T_BK * (T_BM + T_PAD);
+    float *Bs = As + 2 * BK * (T_BM + T_PAD);
     long q0 = (long)blockIdx.x * T_BM;
-    long ntiles = (n + T_BN - 1) / T_BN;
+    long ntiles = (n + BN - 1) / BN;
     long t_begin = (long)blockIdx.y * ntiles / gridDim.y;
     long t_end = (long)(blockIdx.y + 1) * ntiles / gridDim.y;
 
     um_topk_smem tk;
     if (MODE == UM_OUT_TOPK) {
-        tk = um_topk_carve((char *)(Bs + 2 * T_BK * (T_BN + T_PAD)), T_BM, kcap, T_PCAP);
+        tk = um_topk_carve((char *)(Bs + 2 * BK * (BN + T_PAD)), T_BM, kcap, T_PCAP);
         um_topk_init(tk, T_BM, kcap);
     }
     for (long t = t_begin; t < t_end; t++) {
-        long n0 = t * T_BN;
-        float acc[8][8];
-        tile_product<VEC>(qv, q, xv, n, d, q0, n0, As, Bs, acc);
+        long n0 = t * BN;
+        constexpr int JN = T_JN(BN);
+        float acc[8][JN];
+        tile_product<VEC, BK, BN>(qv, q, xv, n, d, q0, n0, As, Bs, acc);
         // Norms are (re)read here, not held across the product, to keep registers for it.
-        float qs[8], xs[8];
+        float qs[8], xs[JN];
 #pragma unroll
         for (int i = 0; i < 8; i++) {
             long r = q0 + tile_row(i);
             qs[i] = r < q ? __ldg(q_inv + r) : 0.f;
         }
 #pragma unroll
-        for (int j = 0; j < 8; j++) {
+        for (int j = 0; j < JN; j++) {
             long c = n0 + tile_col(j);
             xs[j] = c < n ? __ldg(x_inv + c) : 0.f;
         }
 #pragma unroll
         for (int i = 0; i < 8; i++)
 #pragma unroll
-            for (int j = 0; j < 8; j++) acc[i][j] = um_clamp_cos(acc[i][j] * qs[i] * xs[j]);
+            for (int j = 0; j < JN; j++) acc[i][j] = um_clamp_cos(acc[i][j] * qs[i] * xs[j]);
         if (MODE == UM_OUT_SCORES) {
 #pragma unroll
             for (int i = 0; i < 8; i++) {
                 long r = q0 + tile_row(i);
                 if (r >= q) continue;
 #pragma unroll
-                for (int h = 0; h < 2; h++) {
+                for (int h = 0; h < JN / 4; h++) {
                     long c = n0 + tile_col(h * 4);
                     float *o = scores + (size_t)r * ld + c;
                     if (c + 3 < n && (ld & 3) == 0) {
@@ -397,26 +428,48 @@ static __global__ void __launch_bounds__(T_THREADS, MINB)
                 }
             }
         } else {
-            // Bit (i * 8 + j) pending: not yet offered, or offered into a full pool.
+            // Bit (i * JN + j) pending: not yet offered, or offered into a full pool.
             unsigned long long pending = 0;
             const bool early = k <= 16 && t - t_begin < 4; // block-uniform
 #pragma unroll
             for (int i = 0; i < 8; i++) {
                 float floor_i = early ? tile_row_floor(acc, i, n0, n, k) : -INFINITY;
 #pragma unroll
-                for (int j = 0; j < 8; j++)
+                for (int j = 0; j < JN; j++)
                     if (q0 + tile_row(i) < q && n0 + tile_col(j) < n && !(acc[i][j] < floor_i))
-                        pending |= 1ull << (i * 8 + j);
+                        pending |= 1ull << (i * JN + j);
             }
+            // Offers are warp-aggregated: one shared atomic per warp and round reserves pool
+            // slots for all of the warp's candidates (a per-candidate atomic on the one pool
+            // counter serialised ~2,000 times per early tile).
             for (;;) {
+                unsigned long long want = 0;
+#pragma unroll
+                for (int i = 0; i < 8; i++) {
+                    const int r = tile_row(i);
+                    const float ts = tk.thr_s[r];
+                    const int ti = tk.thr_i[r];
+#pragma unroll
+                    for (int j = 0; j < JN; j++) {
+                        unsigned long long bit = 1ull << (i * JN + j);
+                        if ((pending & bit) && um_better(acc[i][j], (int)(n0 + tile_col(j)), ts, ti)) want |= bit;
+                    }
+                }
+                pending = want; // what no longer beats its row's k-th best never will
+                int slot = um_warp_reserve(tk.pool_cnt, __popcll(want));
 #pragma unroll
                 for (int i = 0; i < 8; i++)
 #pragma unroll
-                    for (int j = 0; j < 8; j++) {
-                        unsigned long long bit = 1ull << (i * 8 + j);
-                        if (pending & bit) {
-                            if (um_topk_offer(tk, T_PCAP, tile_row(i), acc[i][j], (int)(n0 + tile_col(j))))
+                    for (int j = 0; j < JN; j++) {
+                        unsigned long long bit = 1ull << (i * JN + j);
+                        if (want & bit) {
+                            if (slot < T_PCAP) {
+                                tk.pool_s[slot] = acc[i][j];
+                                tk.pool_i[slot] = (int)(n0 + tile_col(j));
+                                tk.pool_q[slot] = tile_row(i);
                                 pending &= ~bit;
+                            }
+                            slot++;
                         }
                     }
                 __syncthreads();
@@ -428,8 +481,8 @@ static __global__ void __launch_bounds__(T_THREADS, MINB)
     if (MODE == UM_OUT_TOPK) um_topk_store(tk, T_BM, k, q0, q, ldp, blockIdx.y, part_s, part_i);
 }
 
-static size_t tile_smem_bytes(int mode, int kcap) {
-    size_t b = (size_t)2 * T_BK * (T_BM + T_PAD) * 4 * 2;
+static size_t tile_smem_bytes(int mode, int kcap, int bk, int bn) {
+    size_t b = (size_t)2 * bk * (T_BM + T_PAD + bn + T_PAD) * 4;
     if (mode == UM_OUT_TOPK) b += um_topk_bytes(T_BM, kcap, T_PCAP);
     return b;
 }
@@ -697,7 +750,96 @@ static __global__ void __launch_bounds__(SEL_THREADS)
     }
 }
 
+// --- merge of the fused kernels' partial lists (k <= 16) ---
+// One warp per query row: each lane keeps the best 16 of its share of the row's
+// splits x k candidates in registers (sorted; compile-time indices only), then k rounds of a
+// warp-wide arg-max pop the answer in order. Replaces the radix selection for this small,
+// common case: its four serial digit scans cost more than the whole merge.
+#define M_KEEP 16
+// One warp per block: at Q = 100 eight-warp blocks put the whole merge on 13 SMs (run 5, ncu:
+// 26 us, instruction-bound), one-warp blocks spread it over 100.
+#define M_THREADS 32
+#define M_BATCH 8
+
+static __global__ void __launch_bounds__(M_THREADS)
+    merge_kernel(const float *__restrict__ in_s, const int *__restrict__ in_i, long rows,
+                 long cols, size_t ld, int k, int *out_idx, float *out_score) {
+    const int lane = threadIdx.x & 31;
+    const long row = (long)blockIdx.x * (M_THREADS / 32) + threadIdx.x / 32;
+    if (row >= rows) return; // warp-uniform
+    float ls[M_KEEP];
+    int li[M_KEEP];
+#pragma unroll
+    for (int p = 0; p < M_KEEP; p++) ls[p] = -INFINITY, li[p] = INT_MAX;
+    const float *rs = in_s + (size_t)row * ld;
+    const int *ri = in_i + (size_t)row * ld;
+    // M_BATCH independent loads per lane before any use: one memory latency per batch, not
+    // per element (at Q = 1 a single warp walks thousands of entries).
+    for (long base = 0; base < cols; base += 32 * M_BATCH) {
+        float bs[M_BATCH];
+        int bi[M_BATCH];
+#pragma unroll
+        for (int b = 0; b < M_BATCH; b++) {
+            long e = base + b * 32 + lane;
+            bs[b] = e < cols ? rs[e] : -INFINITY;
+            bi[b] = e < cols ? ri[e] : INT_MAX;
+        }
+#pragma unroll
+        for (int b = 0; b < M_BATCH; b++) {
+            float s = bs[b];
+            int i = bi[b];
+            if (!um_better(s, i, ls[M_KEEP - 1], li[M_KEEP - 1])) continue;
+            // Insertion by compare-and-swap down the list (sorted; indices stay constant).
+#pragma unroll
+            for (int p = 0; p < M_KEEP; p++) {
+                if (um_better(s, i, ls[p], li[p])) {
+                    float ts = ls[p];
+                    int ti = li[p];
+                    ls[p] = s, li[p] = i;
+                    s = ts, i = ti;
+                }
+            }
+        }
+    }
+    for (int r = 0; r < k; r++) {
+        float bs = ls[0];
+        int bi = li[0], bl = lane;
+#pragma unroll
+        for (int o = 16; o; o >>= 1) {
+            float os = __shfl_xor_sync(0xffffffffu, bs, o);
+            int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+            int ol = __shfl_xor_sync(0xffffffffu, bl, o);
+            if (um_better(os, oi, bs, bi) || (os == bs && oi == bi && ol < bl)) bs = os, bi = oi, bl = ol;
+        }
+        if (lane == 0) {
+            out_idx[(size_t)row * k + r] = bi;
+            out_score[(size_t)row * k + r] = bs;
+        }
+        if (lane == bl) {
+#pragma unroll
+            for (int p = 0; p < M_KEEP - 1; p++) ls[p] = ls[p + 1], li[p] = li[p + 1];
+            ls[M_KEEP - 1] = -INFINITY;
+            li[M_KEEP - 1] = INT_MAX;
+        }
+    }
+}
+
 // --- host side ---
+#define UM_DEV_CACHE 16
+
+// True when a kernel's dynamic shared-memory limit must still be raised to `bytes` on the
+// current device (remembered per device in `done`, one array per kernel instantiation).
+static bool um_attr_needed(int *done, size_t bytes) {
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= UM_DEV_CACHE) {
+        cudaGetLastError();
+        return true;
+    }
+    if (done[dev] >= (int)bytes) return false;
+    done[dev] = (int)bytes;
+    return true;
+}
+
 static int um_sm_count(void) {
     static int cached = 0;
     if (cached) return cached;
@@ -732,38 +874,85 @@ static int um_kcap(int k) {
     return c;
 }
 
-// Register budget of the tile kernel: MINB = 2 caps it at 128 registers (2 blocks per SM; a
-// few spills), MINB = 1 leaves it uncapped (1 block per SM). Measured on the H100
-// (kernels/results/run2_*): 2 wins when one query tile has many column tiles (Q <= 128,
-// N >= 1e5), 1 everywhere else. UM_RECALL_TILE_MINB=1|2 overrides (bench knob).
-static int um_tile_minb(long q, long n) {
-    const char *e = getenv("UM_RECALL_TILE_MINB");
-    if (e && (e[0] == '1' || e[0] == '2') && !e[1]) return e[0] - '0';
-    long nt = (n + T_BN - 1) / T_BN;
-    return (q <= T_BM && nt >= 2L * um_sm_count()) ? 2 : 1;
+// Tile kernel configuration: register budget (MINB = 2 caps it at 128 registers, 2 blocks
+// per SM; 1 leaves it uncapped, 1 block per SM), stage depth BK and column tile BN.
+typedef struct {
+    int minb, bk, bn;
+} um_tile_cfg_t;
+
+static int um_env_pick(const char *name, int a, int b) {
+    const char *e = getenv(name);
+    if (!e) return 0;
+    int v = atoi(e);
+    return v == a || v == b ? v : 0;
 }
 
-static size_t tile_smem_bytes(int mode, int kcap);
-template <bool VEC, int MODE, int MINB>
+// Measured on the H100, every configuration side by side (kernels/results/run5_bench.log,
+// "variants" lines): MINB = 2 wins for scores and fused top-k once there are >= 2 column
+// tiles per SM (N >= 1e5: e.g. Q = 1000, N = 1e5 scores 3.57 vs 3.78 ms, fused 4.18 vs
+// 4.34), MINB = 1 below (Q = 1000, N = 1e4: 0.419 vs 0.450); BK = 8 never won a scores
+// race; BN = 64 when the 128-wide grid leaves SMs idle (Q = 100, N = 1e4: 79 tiles for 132
+// SMs; fused 0.134 vs 0.140 ms). Bench knobs: UM_RECALL_TILE_MINB=1|2,
+// UM_RECALL_TILE_BK=8|16, UM_RECALL_TILE_BN=64|128.
+static um_tile_cfg_t um_tile_config(long q, long n) {
+    um_tile_cfg_t c;
+    long qt = (q + T_BM - 1) / T_BM, nt = (n + T_BN - 1) / T_BN;
+    int bn = um_env_pick("UM_RECALL_TILE_BN", 64, 128);
+    c.bn = bn ? bn : (qt * nt < um_sm_count() ? 64 : 128);
+    if (c.bn == 64) { // one instantiation: small accumulators fit 128 registers unspilled
+        c.minb = 2;
+        c.bk = 16;
+        return c;
+    }
+    int mb = um_env_pick("UM_RECALL_TILE_MINB", 1, 2);
+    c.minb = mb ? mb : nt >= 2L * um_sm_count() ? 2 : 1;
+    int bk = um_env_pick("UM_RECALL_TILE_BK", 8, 16);
+    c.bk = bk ? bk : 16;
+    return c;
+}
+
+static size_t tile_smem_bytes(int mode, int kcap, int bk, int bn);
+template <bool VEC, int MODE, int MINB, int BK, int BN>
 static __global__ void tile_kernel(const float *, const float *, long, const float *, const float *,
                                    long, int, float *, long, int, int, float *, int *, size_t);
 
-// Resident fused tile blocks per SM for this register budget and list size.
-static int um_tile_blocks_per_sm(int minb, int kcap) {
-    size_t sm = tile_smem_bytes(UM_OUT_TOPK, kcap);
+template <int MINB, int BK, int BN>
+static cudaError_t um_tile_occupancy(int *nb, size_t sm) {
+    cudaFuncSetAttribute(tile_kernel<true, UM_OUT_TOPK, MINB, BK, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm);
+    return cudaOccupancyMaxActiveBlocksPerMultiprocessor(nb, tile_kernel<true, UM_OUT_TOPK, MINB, BK, BN>, T_THREADS, sm);
+}
+
+// Index of an instantiated configuration (0..4).
+static int um_tile_cfg_index(um_tile_cfg_t c) {
+    if (c.bn == 64) return 4;
+    return (c.minb == 2 ? 2 : 0) + (c.bk == 8 ? 1 : 0);
+}
+
+// Resident fused tile blocks per SM for this configuration and list size.
+static int um_tile_blocks_per_sm(um_tile_cfg_t c, int kcap) {
+    // Cached per device, configuration and list size: the occupancy query and the
+    // attribute call cost microseconds of host time inside every short top-k call.
+    static int cache[UM_DEV_CACHE][5][4];
+    int dev = 0, kc = kcap <= 16 ? 0 : kcap <= 32 ? 1 : kcap <= 64 ? 2 : 3;
+    if (cudaGetDevice(&dev) != cudaSuccess) cudaGetLastError(), dev = -1;
+    int ci = um_tile_cfg_index(c);
+    int *slot = (dev >= 0 && dev < UM_DEV_CACHE) ? &cache[dev][ci][kc] : NULL;
+    if (slot && *slot) return *slot;
+    size_t sm = tile_smem_bytes(UM_OUT_TOPK, kcap, c.bk, c.bn);
     int nb = 0;
     cudaError_t e;
-    if (minb == 1) {
-        cudaFuncSetAttribute(tile_kernel<true, UM_OUT_TOPK, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm);
-        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&nb, tile_kernel<true, UM_OUT_TOPK, 1>, T_THREADS, sm);
-    } else {
-        cudaFuncSetAttribute(tile_kernel<true, UM_OUT_TOPK, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm);
-        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&nb, tile_kernel<true, UM_OUT_TOPK, 2>, T_THREADS, sm);
+    switch (ci) {
+    case 0: e = um_tile_occupancy<1, 16, 128>(&nb, sm); break;
+    case 1: e = um_tile_occupancy<1, 8, 128>(&nb, sm); break;
+    case 2: e = um_tile_occupancy<2, 16, 128>(&nb, sm); break;
+    case 3: e = um_tile_occupancy<2, 8, 128>(&nb, sm); break;
+    default: e = um_tile_occupancy<2, 16, 64>(&nb, sm); break;
     }
     if (e != cudaSuccess || nb < 1) {
         cudaGetLastError();
         nb = 1;
     }
+    if (slot) *slot = nb;
     return nb;
 }
 
@@ -772,13 +961,13 @@ typedef struct {
     int small;  // small-Q kernel?
     int splits; // grid columns
     long per;   // vectors per split (small kernel)
-    int minb;   // tile kernel register budget
+    um_tile_cfg_t cfg; // tile kernel configuration
 } um_fused_plan_t;
 
 static um_fused_plan_t um_fused_plan(long q, long n, int k) {
     um_fused_plan_t p;
     int sms = um_sm_count();
-    p.minb = um_tile_minb(q, n);
+    p.cfg = um_tile_config(q, n);
     if (q <= UM_SMALL_Q) {
         long step = (S_THREADS / 32) * S_V;
         long chunks = (n + step - 1) / step;
@@ -793,8 +982,8 @@ static um_fused_plan_t um_fused_plan(long q, long n, int k) {
         // one query tile's lists and walks a balanced range of column tiles. Fewer splits
         // win ties (less merging, fewer first-tile costs).
         long qt = (q + T_BM - 1) / T_BM;
-        long nt = (n + T_BN - 1) / T_BN;
-        long slots = (long)sms * um_tile_blocks_per_sm(p.minb, um_kcap(k));
+        long nt = (n + p.cfg.bn - 1) / p.cfg.bn;
+        long slots = (long)sms * um_tile_blocks_per_sm(p.cfg, um_kcap(k));
         long best = 1;
         double best_cost = 1e300;
         long smax = nt < 65535 ? nt : 65535;
@@ -847,7 +1036,9 @@ static void launch_small(bool vec, int mode, const float *qv, const float *q_inv
     size_t sm = small_smem_bytes(QS, mode, kcap);
 #define UM_SMALL_GO(V, M)                                                                          \
     do {                                                                                           \
-        cudaFuncSetAttribute(small_kernel<QS, V, M>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm); \
+        static int done_[UM_DEV_CACHE];                                                            \
+        if (um_attr_needed(done_, sm))                                                             \
+            cudaFuncSetAttribute(small_kernel<QS, V, M>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm); \
         small_kernel<QS, V, M><<<splits, S_THREADS, sm, st>>>(qv, q_inv, q, xv, x_inv, n, d, scores, ld, k, \
                                                              kcap, per, ps, pi, ldp);              \
     } while (0)
@@ -869,17 +1060,19 @@ static void launch_small_any(bool vec, int mode, const float *qv, const float *q
     else launch_small<16>(vec, mode, qv, q_inv, q, xv, x_inv, n, d, scores, ld, k, kcap, per, splits, ps, pi, ldp, st);
 }
 
-template <int MINB>
-static void launch_tile_minb(bool vec, int mode, const float *qv, const float *q_inv, long q,
+template <int MINB, int BK, int BN>
+static void launch_tile_cfg(bool vec, int mode, const float *qv, const float *q_inv, long q,
                              const float *xv, const float *x_inv, long n, int d, float *scores,
                              long ld, int k, int kcap, int splits, float *ps, int *pi,
                              size_t ldp, cudaStream_t st) {
-    size_t sm = tile_smem_bytes(mode, kcap);
+    size_t sm = tile_smem_bytes(mode, kcap, BK, BN);
     dim3 grid((unsigned)((q + T_BM - 1) / T_BM), (unsigned)splits);
 #define UM_TILE_GO(V, M)                                                                           \
     do {                                                                                           \
-        cudaFuncSetAttribute(tile_kernel<V, M, MINB>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm); \
-        tile_kernel<V, M, MINB><<<grid, T_THREADS, sm, st>>>(qv, q_inv, q, xv, x_inv, n, d, scores, ld, k, \
+        static int done_[UM_DEV_CACHE];                                                            \
+        if (um_attr_needed(done_, sm))                                                             \
+            cudaFuncSetAttribute(tile_kernel<V, M, MINB, BK, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm); \
+        tile_kernel<V, M, MINB, BK, BN><<<grid, T_THREADS, sm, st>>>(qv, q_inv, q, xv, x_inv, n, d, scores, ld, k, \
                                                             kcap, ps, pi, ldp);                    \
     } while (0)
     if (vec && mode == UM_OUT_TOPK) UM_TILE_GO(true, UM_OUT_TOPK);
@@ -891,12 +1084,18 @@ static void launch_tile_minb(bool vec, int mode, const float *qv, const float *q
 
 static void launch_tile(bool vec, int mode, const float *qv, const float *q_inv, long q,
                         const float *xv, const float *x_inv, long n, int d, float *scores, long ld,
-                        int k, int kcap, int minb, int splits, float *ps, int *pi, size_t ldp,
+                        int k, int kcap, um_tile_cfg_t cfg, int splits, float *ps, int *pi, size_t ldp,
                         cudaStream_t st) {
-    if (minb == 1)
-        launch_tile_minb<1>(vec, mode, qv, q_inv, q, xv, x_inv, n, d, scores, ld, k, kcap, splits, ps, pi, ldp, st);
-    else
-        launch_tile_minb<2>(vec, mode, qv, q_inv, q, xv, x_inv, n, d, scores, ld, k, kcap, splits, ps, pi, ldp, st);
+#define UM_TILE_CFG(MB, BK, BN)                                                                    \
+    launch_tile_cfg<MB, BK, BN>(vec, mode, qv, q_inv, q, xv, x_inv, n, d, scores, ld, k, kcap, splits, ps, pi, ldp, st)
+    switch (um_tile_cfg_index(cfg)) {
+    case 0: UM_TILE_CFG(1, 16, 128); break;
+    case 1: UM_TILE_CFG(1, 8, 128); break;
+    case 2: UM_TILE_CFG(2, 16, 128); break;
+    case 3: UM_TILE_CFG(2, 8, 128); break;
+    default: UM_TILE_CFG(2, 16, 64); break;
+    }
+#undef UM_TILE_CFG
 }
 
 // Scores for columns [0, n) of the given (already offset) stored vectors.
@@ -913,11 +1112,12 @@ static int um_scores_any(const float *qv, const float *q_inv, long q, const floa
         launch_small_any(vec, UM_OUT_SCORES, qv, q_inv, q, xv, x_inv, n, d, scores, ld, 0, 16,
                          p.per, p.splits, NULL, NULL, 0, st);
     } else {
-        long nt = (n + T_BN - 1) / T_BN;
+        um_tile_cfg_t cfg = um_tile_config(q, n);
+        long nt = (n + cfg.bn - 1) / cfg.bn;
         // About one tile per block (grid.y is limited to 65535).
         long per = (nt + 65534) / 65535;
-        launch_tile(vec, UM_OUT_SCORES, qv, q_inv, q, xv, x_inv, n, d, scores, ld, 0, 16,
-                    um_tile_minb(q, n), (int)((nt + per - 1) / per), NULL, NULL, 0, st);
+        launch_tile(vec, UM_OUT_SCORES, qv, q_inv, q, xv, x_inv, n, d, scores, ld, 0, 16, cfg,
+                    (int)((nt + per - 1) / per), NULL, NULL, 0, st);
     }
     return um_launch_status();
 }
@@ -990,10 +1190,15 @@ extern "C" int um_recall_gpu_topk(const float *qv, const float *q_inv, long q, c
             launch_small_any(vec, UM_OUT_TOPK, qv, q_inv, q, xv, x_inv, n, d, NULL, 0, k, kcap, p.per,
                              p.splits, ps, pi, ldp, st);
         else
-            launch_tile(vec, UM_OUT_TOPK, qv, q_inv, q, xv, x_inv, n, d, NULL, 0, k, kcap, p.minb,
+            launch_tile(vec, UM_OUT_TOPK, qv, q_inv, q, xv, x_inv, n, d, NULL, 0, k, kcap, p.cfg,
                         p.splits, ps, pi, ldp, st);
         int r = um_launch_status();
         if (r != UM_RECALL_OK) return r;
+        if (k <= M_KEEP) {
+            merge_kernel<<<(unsigned)((q + M_THREADS / 32 - 1) / (M_THREADS / 32)), M_THREADS, 0, st>>>(
+                ps, pi, q, (long)ldp, ldp, k, out_idx, out_score);
+            return um_launch_status();
+        }
         return um_select(ps, pi, q, (long)ldp, (long)ldp, k, 0, out_idx, out_score, (size_t)k, st);
     }
     // Chunked: scores for `c` columns at a time, selected per chunk, then merged.

@@ -5,7 +5,9 @@
 // top-k end to end: our fused top-k (never writes Q x N) vs cuBLAS SGEMM + our row-wise
 // selection, and the TF32 equivalents. Vectors are unit-normalised on the GPU first so that
 // cuBLAS's dot products are cosines too and both sides rank the same thing; the bench checks
-// that the two top-k answers agree. Timing: CUDA events, warm-up, median of repeats.
+// that the two top-k answers agree. Timing: CUDA events, warm-up, median of repeats;
+// --variants adds, per shape, every tile-kernel configuration and both TF32 kernels timed
+// side by side in interleaved rounds (how the defaults were chosen).
 #include "kernels/recall.h"
 
 #include <cublas_v2.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 #include <algorithm>
+#include <functional>
 #include <vector>
 
 #define CK(call)                                                                                   \
@@ -100,6 +103,37 @@ static double time_ms(F fn, double budget_ms = 400) {
     return t[t.size() / 2];
 }
 
+// Interleaved: each round times every variant once (events around each), so that clock and
+// thermal drift hit all of them alike; returns the median per variant.
+static std::vector<double> time_set(const std::vector<std::function<void()>> &fns, int rounds) {
+    cudaEvent_t a, b;
+    CK(cudaEventCreate(&a));
+    CK(cudaEventCreate(&b));
+    for (const auto &f : fns) f(); // warm-up
+    CK(cudaDeviceSynchronize());
+    std::vector<std::vector<float>> t(fns.size());
+    for (int r = 0; r < rounds; r++) {
+        for (size_t v = 0; v < fns.size(); v++) {
+            CK(cudaEventRecord(a));
+            fns[v]();
+            CK(cudaEventRecord(b));
+            CK(cudaEventSynchronize(b));
+            float ms = 0;
+            CK(cudaEventElapsedTime(&ms, a, b));
+            t[v].push_back(ms);
+        }
+    }
+    CK(cudaGetLastError());
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+    std::vector<double> med;
+    for (auto &x : t) {
+        std::sort(x.begin(), x.end());
+        med.push_back(x[x.size() / 2]);
+    }
+    return med;
+}
+
 // Fraction of queries whose top-k index sets agree exactly (order-insensitive).
 static double agree(const int *a, const int *b, long q, int k) {
     long same = 0;
@@ -115,19 +149,23 @@ static double agree(const int *a, const int *b, long q, int k) {
 }
 
 int main(int argc, char **argv) {
-    int d = 768, k = 10;
+    int d = 768, k = 10, variants = 0;
     std::vector<long> ns = {10000, 100000, 1000000}, qs = {1, 100, 1000};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--d") && i + 1 < argc) d = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--k") && i + 1 < argc) k = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--quick")) ns = {10000, 100000}, qs = {1, 100};
+        else if (!strcmp(argv[i], "--variants")) variants = 1;
+        else if (!strcmp(argv[i], "--n") && i + 1 < argc) ns = {atol(argv[++i])};
+        else if (!strcmp(argv[i], "--q") && i + 1 < argc) qs = {atol(argv[++i])};
         else {
-            fprintf(stderr, "recall_bench: error: unknown flag '%s' (flags: --d D --k K --quick)\n", argv[i]);
+            fprintf(stderr, "recall_bench: error: unknown flag '%s' (flags: --d D --k K --quick --variants --n N --q Q)\n", argv[i]);
             return 2;
         }
     }
-    if (d < 1 || d > UM_RECALL_D_MAX || k < 1 || k > UM_RECALL_K_MAX) {
-        fprintf(stderr, "recall_bench: error: --d or --k out of range\n");
+    if (d < 1 || d > UM_RECALL_D_MAX || k < 1 || k > UM_RECALL_K_MAX || ns[0] < k || ns[0] > 1000000 ||
+        qs[0] < 1 || qs[0] > 1000) {
+        fprintf(stderr, "recall_bench: error: --d, --k, --n or --q out of range\n");
         return 2;
     }
     int ndev = 0;
@@ -181,6 +219,83 @@ int main(int argc, char **argv) {
             size_t wstf = um_recall_topk_workspace_bytes(nq, n, d, k, UM_RECALL_TF32);
             void *ws;
             CK(cudaMalloc(&ws, std::max(ws32, wstf) + 256));
+            if (variants && nq > 16) {
+                // Tile-kernel configurations (register budget / stage depth / column tile) and
+                // the two TF32 kernels, against cuBLAS, interleaved. Knobs are the library's
+                // environment overrides.
+                static const char *cfg[5][3] = {{"1", "16", "128"}, {"1", "8", "128"}, {"2", "16", "128"},
+                                                {"2", "8", "128"}, {"2", "16", "64"}};
+                auto set_cfg = [](int c) {
+                    setenv("UM_RECALL_TILE_MINB", cfg[c][0], 1);
+                    setenv("UM_RECALL_TILE_BK", cfg[c][1], 1);
+                    setenv("UM_RECALL_TILE_BN", cfg[c][2], 1);
+                };
+                // Each configuration plans its own split count: size the workspace for all.
+                size_t wsv = std::max(ws32, wstf);
+                for (int c = 0; c < 5; c++) {
+                    set_cfg(c);
+                    wsv = std::max(wsv, um_recall_topk_workspace_bytes(nq, n, d, k, 0));
+                }
+                CK(cudaFree(ws));
+                CK(cudaMalloc(&ws, wsv + 256));
+                std::vector<std::function<void()>> fns;
+                for (int c = 0; c < 5; c++)
+                    fns.push_back([&, c] {
+                        set_cfg(c);
+                        RK(um_recall_gpu_scores(q, qi, nq, x, xi, n, d, sc, n, 0, NULL));
+                    });
+                for (int c = 0; c < 5; c++)
+                    fns.push_back([&, c] {
+                        set_cfg(c);
+                        RK(um_recall_gpu_topk(q, qi, nq, x, xi, n, d, k, 0, ws, wsv, i_ours, s_ours, NULL));
+                    });
+                fns.push_back([&] { RK(um_recall_gpu_scores(q, qi, nq, x, xi, n, d, sc, n, UM_RECALL_TF32, NULL)); });
+                fns.push_back([&] {
+                    setenv("UM_RECALL_TF32_KERNEL", "wmma", 1);
+                    RK(um_recall_gpu_scores(q, qi, nq, x, xi, n, d, sc, n, UM_RECALL_TF32, NULL));
+                    unsetenv("UM_RECALL_TF32_KERNEL");
+                });
+                fns.push_back([&] {
+                    setenv("UM_RECALL_TF32_KERNEL", "mma", 1);
+                    RK(um_recall_gpu_scores(q, qi, nq, x, xi, n, d, sc, n, UM_RECALL_TF32, NULL));
+                    unsetenv("UM_RECALL_TF32_KERNEL");
+                });
+                fns.push_back([&] {
+                    setenv("UM_RECALL_TF32_KERNEL", "mma4-ldm", 1);
+                    RK(um_recall_gpu_scores(q, qi, nq, x, xi, n, d, sc, n, UM_RECALL_TF32, NULL));
+                    unsetenv("UM_RECALL_TF32_KERNEL");
+                });
+                fns.push_back([&] {
+                    CB(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)n, (int)nq, d, &one, x, d, q, d, &zero, sc, (int)n));
+                });
+                fns.push_back([&] {
+                    CB(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)n, (int)nq, d, &one, x, d, q, d, &zero, sc, (int)n));
+                    RK(um_recall_gpu_select(sc, nq, n, n, k, NULL, 0, i_base, s_base, NULL));
+                });
+                fns.push_back([&] {
+                    CB(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)n, (int)nq, d, &one, x, CUDA_R_32F, d, q,
+                                    CUDA_R_32F, d, &zero, sc, CUDA_R_32F, (int)n, CUBLAS_COMPUTE_32F_FAST_TF32,
+                                    CUBLAS_GEMM_DEFAULT));
+                });
+                int rounds = n * nq >= 100000000L ? 7 : 21;
+                std::vector<double> m = time_set(fns, rounds);
+                unsetenv("UM_RECALL_TILE_MINB");
+                unsetenv("UM_RECALL_TILE_BK");
+                unsetenv("UM_RECALL_TILE_BN");
+                double tf = 2.0 * nq * n * d / 1e9;
+                printf("variants N=%ld Q=%ld, medians of %d interleaved rounds, ms:", n, nq, rounds);
+                // m: 0-4 scores, 5-9 fused, 10 tf32 default (mma-ldm), 11 wmma, 12 mma, 13 mma4-ldm,
+                // 14 cuBLAS sgemm, 15 sgemm+select, 16 cuBLAS tf32.
+                for (int c = 0; c < 5; c++)
+                    printf(" scores[%s/%s/%s] %.3f (%.2fx cuBLAS)", cfg[c][0], cfg[c][1], cfg[c][2], m[c], m[14] / m[c]);
+                for (int c = 0; c < 5; c++)
+                    printf(" fused[%s/%s/%s] %.3f (%.2fx sgemm+select)", cfg[c][0], cfg[c][1], cfg[c][2], m[5 + c], m[15] / m[5 + c]);
+                printf(" | cuBLAS sgemm %.3f, sgemm+select %.3f | tf32 mma-ldm %.3f (%.1f TF/s) wmma %.3f (%.1f TF/s) "
+                       "mma %.3f (%.1f TF/s) mma4-ldm %.3f (%.1f TF/s) cuBLAS tf32 %.3f (%.1f TF/s)\n",
+                       m[14], m[15], m[10], tf / m[10], m[11], tf / m[11], m[12], tf / m[12], m[13], tf / m[13],
+                       m[16], tf / m[16]);
+                fflush(stdout);
+            }
             r.f32 = time_ms([&] { RK(um_recall_gpu_scores(q, qi, nq, x, xi, n, d, sc, n, 0, NULL)); });
             r.cb32 = time_ms([&] {
                 CB(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)n, (int)nq, d, &one, x, d, q, d, &zero, sc, (int)n));

@@ -218,6 +218,43 @@ static void case_tf32_recall(void) {
     set_free(&s);
 }
 
+// Every tile-kernel configuration (register budget / stage depth / column tile), forced
+// through the library's bench knobs: the defaults pick by shape, so small test shapes would
+// otherwise only reach the 64-wide tile.
+static void case_configs(void) {
+    static const char *cfg[5][3] = {{"1", "16", "128"}, {"1", "8", "128"}, {"2", "16", "128"},
+                                    {"2", "8", "128"}, {"2", "16", "64"}};
+    for (int c = 0; c < 5; c++) {
+        setenv("UM_RECALL_TILE_MINB", cfg[c][0], 1);
+        setenv("UM_RECALL_TILE_BK", cfg[c][1], 1);
+        setenv("UM_RECALL_TILE_BN", cfg[c][2], 1);
+        printf("tile configuration %s/%s/%s\n", cfg[c][0], cfg[c][1], cfg[c][2]);
+        case_topk(130, 3001, 768, 10);
+        case_topk(200, 2000, 100, 16);
+        case_topk(40, 1500, 37, 3);
+        case_scores(131, 515, 99, 0);
+        case_scores(260, 700, 768, 0);
+        case_ties(200, 3000, 64, 10, 0);
+    }
+    unsetenv("UM_RECALL_TILE_MINB");
+    unsetenv("UM_RECALL_TILE_BK");
+    unsetenv("UM_RECALL_TILE_BN");
+}
+
+// The other TF32 kernels (UM_RECALL_TF32_KERNEL: the older wmma one, plain shared loads,
+// 4 stages) stay correct too.
+static void case_tf32_kernels(void) {
+    static const char *knob[3] = {"wmma", "mma", "mma4-ldm"};
+    for (int v = 0; v < 3; v++) {
+        setenv("UM_RECALL_TF32_KERNEL", knob[v], 1);
+        printf("tf32 kernel %s\n", knob[v]);
+        case_scores(130, 1000, 768, UM_RECALL_TF32);
+        case_scores(300, 1100, 100, UM_RECALL_TF32);
+        case_tf32_recall();
+    }
+    unsetenv("UM_RECALL_TF32_KERNEL");
+}
+
 static void case_errors(void) {
     set_t s;
     set_make(&s, 2, 10, 8, 0);
@@ -291,12 +328,16 @@ int main(void) {
     case_scores(131, 515, 99, 0);
     case_scores(130, 1000, 768, UM_RECALL_TF32);
     case_scores(33, 515, 99, UM_RECALL_TF32);
+    case_scores(33, 515, 100, UM_RECALL_TF32);   // mma kernel, D tail of 4 in the last stage
+    case_scores(300, 1100, 36, UM_RECALL_TF32);  // mma kernel, several query tiles, one stage
     case_ties(1, 3000, 64, 10, 0);
     case_ties(5, 3000, 64, 100, 0);
     case_ties(200, 3000, 64, 10, 0);
     case_ties(200, 3000, 64, 200, 0);
     case_ties(3, 3000, 64, 10, UM_RECALL_FORCE_CHUNKED);
     case_tf32_recall();
+    case_configs();
+    case_tf32_kernels();
     case_errors();
     case_unified(0, 0, cma ? UM_UB_MANAGED : UM_UB_PINNED);
     case_unified(UM_UB_FORCE_PINNED, 0, UM_UB_PINNED);

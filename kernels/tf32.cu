@@ -12,6 +12,8 @@
 #include <cuda_runtime.h>
 #include <mma.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 using namespace nvcuda;
 
@@ -135,14 +137,223 @@ static __global__ void __launch_bounds__(W_THREADS, 2)
     }
 }
 
+// --- mma.sync kernels (the default for 16-byte-aligned rows) ---
+// 128x128 block tile, BK = 32, 8 warps (2 x 4) of 64 x 32, each k8 step 16
+// mma.sync.m16n8k8 TF32 instructions per warp. Operands go global -> shared memory with
+// cp.async (16 bytes, zero-filled past Q, N or D), STAGES deep, so no registers stage them
+// and the copy of stage kt + 2 overlaps the math on stage kt. Rows of a stage are 32 floats
+// (8 chunks of 16 bytes); chunk c of row r is stored at chunk c ^ (r & 7), which makes the
+// fragment loads (8 rows x 4 consecutive words per instruction) hit 32 distinct banks.
+// Fragments are rounded to TF32 (cvt.rna) as they are loaded. Variants (template
+// arguments, UM_RECALL_TF32_KERNEL knob): LDM loads fragments with ldmatrix (a TF32 8x4
+// block is an 8x8 b16 matrix: 6 instead of 24 shared loads per k8 step), STAGES 3 (2 blocks
+// per SM, 128 registers) or 4 (1 block per SM, uncapped).
+#define M_BM 128
+#define M_BN 128
+#define M_BK 32
+#define M_THREADS 256
+#define M_STAGE_FLOATS ((M_BM + M_BN) * M_BK)
+
+static __device__ __forceinline__ unsigned m_tf32(float x) {
+    unsigned u;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(u) : "f"(x));
+    return u;
+}
+
+static __device__ __forceinline__ void m_cp16(float *dst, const float *src, bool valid) {
+    unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+    int n = valid ? 16 : 0;
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(n));
+}
+
+static __device__ __forceinline__ void m_ldm4(unsigned (&r)[4], const float *p) {
+    unsigned a = (unsigned)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+}
+
+static __device__ __forceinline__ unsigned m_tf32u(unsigned x) { return m_tf32(__uint_as_float(x)); }
+
+static __device__ __forceinline__ void m_commit(void) { asm volatile("cp.async.commit_group;\n" ::); }
+
+template <int N>
+static __device__ __forceinline__ void m_wait(void) {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+// One operand of one stage: 128 rows x 32 floats = 1024 chunks, 4 per thread.
+static __device__ __forceinline__ void m_load(float *sm, const float *__restrict__ base, long rows,
+                                              int d, long r0, int k0) {
+#pragma unroll
+    for (int h = 0; h < 4; h++) {
+        int e = threadIdx.x + h * M_THREADS;
+        int r = e >> 3, c = e & 7;
+        long gr = r0 + r;
+        int gc = k0 + c * 4;
+        bool ok = gr < rows && gc < d; // d % 4 == 0 here: a chunk is all in or all out
+        const float *src = ok ? base + (size_t)gr * d + gc : base;
+        m_cp16(sm + r * M_BK + ((c ^ (r & 7)) << 2), src, ok);
+    }
+}
+
+template <int STAGES, bool LDM>
+static __global__ void __launch_bounds__(M_THREADS, STAGES == 3 ? 2 : 1)
+    tf32_mma_kernel(const float *__restrict__ qv, const float *__restrict__ q_inv, long q,
+                    const float *__restrict__ xv, const float *__restrict__ x_inv, long n, int d,
+                    float *scores, long ld, long qtiles) {
+    extern __shared__ __align__(128) float msm[];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int wm = warp >> 2, wn = warp & 3;
+    const int g = lane >> 2, t = lane & 3;
+    // Query tiles vary fastest: the blocks resident together share stored-vector tiles, so
+    // each stored vector comes from DRAM about once however large Q is.
+    const long q0 = (long)(blockIdx.x % qtiles) * M_BM, n0 = (long)(blockIdx.x / qtiles) * M_BN;
+    const int nk = (d + M_BK - 1) / M_BK;
+
+    float acc[4][4][4];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int c = 0; c < 4; c++) acc[i][j][c] = 0.f;
+
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; s++) {
+        if (s < nk) {
+            m_load(msm + s * M_STAGE_FLOATS, qv, q, d, q0, s * M_BK);
+            m_load(msm + s * M_STAGE_FLOATS + M_BM * M_BK, xv, n, d, n0, s * M_BK);
+        }
+        m_commit();
+    }
+    for (int kt = 0; kt < nk; kt++) {
+        m_wait<STAGES - 2>();
+        __syncthreads(); // stage kt is in for every thread; stage kt - 1 is free for reuse
+        int nx = kt + STAGES - 1;
+        if (nx < nk) {
+            float *dst = msm + (nx % STAGES) * M_STAGE_FLOATS;
+            m_load(dst, qv, q, d, q0, nx * M_BK);
+            m_load(dst + M_BM * M_BK, xv, n, d, n0, nx * M_BK);
+        }
+        m_commit();
+        const float *As = msm + (kt % STAGES) * M_STAGE_FLOATS + (wm * 64) * M_BK;
+        const float *Bs = msm + (kt % STAGES) * M_STAGE_FLOATS + M_BM * M_BK + (wn * 32) * M_BK;
+#pragma unroll
+        for (int kk = 0; kk < M_BK / 8; kk++) {
+            // Rows used here are all = g (mod 8): the swizzle is the same for every one.
+            const int c0 = (((2 * kk) ^ g) << 2) + t, c1 = (((2 * kk + 1) ^ g) << 2) + t;
+            unsigned a[4][4], b[4][2];
+            if (LDM) {
+                // Lane l addresses row l & 7 of matrix l >> 3. A (m-tile i): matrices are rows
+                // 0-7 / 8-15 (bit 0) x words 0-3 / 4-7 of the k8 step (bit 1): a0..a3. B: two
+                // n-tiles (bit 1) x words 0-3 / 4-7 (bit 0): b[j][0..1], b[j+1][0..1].
+                const int mi = lane >> 3, rr = lane & 7;
+                const int ca = (((2 * kk + (mi >> 1)) ^ rr) << 2), cb = (((2 * kk + (mi & 1)) ^ rr) << 2);
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    m_ldm4(a[i], As + (i * 16 + (mi & 1) * 8 + rr) * M_BK + ca);
+#pragma unroll
+                    for (int e = 0; e < 4; e++) a[i][e] = m_tf32u(a[i][e]);
+                }
+#pragma unroll
+                for (int j = 0; j < 4; j += 2) {
+                    unsigned r[4];
+                    m_ldm4(r, Bs + ((j + (mi >> 1)) * 8 + rr) * M_BK + cb);
+                    b[j][0] = m_tf32u(r[0]);
+                    b[j][1] = m_tf32u(r[1]);
+                    b[j + 1][0] = m_tf32u(r[2]);
+                    b[j + 1][1] = m_tf32u(r[3]);
+                }
+            } else {
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const float *ar = As + (i * 16 + g) * M_BK;
+                a[i][0] = m_tf32(ar[c0]);
+                a[i][1] = m_tf32(ar[8 * M_BK + c0]);
+                a[i][2] = m_tf32(ar[c1]);
+                a[i][3] = m_tf32(ar[8 * M_BK + c1]);
+            }
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                const float *br = Bs + (j * 8 + g) * M_BK;
+                b[j][0] = m_tf32(br[c0]);
+                b[j][1] = m_tf32(br[c1]);
+            }
+            }
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+#pragma unroll
+                for (int j = 0; j < 4; j++)
+                    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "
+                                 "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                                 : "+f"(acc[i][j][0]), "+f"(acc[i][j][1]), "+f"(acc[i][j][2]), "+f"(acc[i][j][3])
+                                 : "r"(a[i][0]), "r"(a[i][1]), "r"(a[i][2]), "r"(a[i][3]), "r"(b[j][0]), "r"(b[j][1]));
+        }
+    }
+    m_wait<0>(); // nothing is in flight at exit (the last groups are empty)
+
+    // Epilogue straight from the accumulators: element (i, j, c) is row
+    // wm*64 + i*16 + g + 8*(c >> 1), column wn*32 + j*8 + 2t + (c & 1).
+    float xs[4][2];
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            long c = n0 + wn * 32 + j * 8 + 2 * t + h;
+            xs[j][h] = c < n ? __ldg(x_inv + c) : 0.f;
+        }
+    const bool pair = (ld & 1) == 0 && ((uintptr_t)scores & 7) == 0;
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int rh = 0; rh < 2; rh++) {
+            long r = q0 + wm * 64 + i * 16 + g + 8 * rh;
+            if (r >= q) continue;
+            float qs = __ldg(q_inv + r);
+            float *o = scores + (size_t)r * ld;
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                long c = n0 + wn * 32 + j * 8 + 2 * t;
+                float v0 = fminf(fmaxf(acc[i][j][2 * rh] * qs * xs[j][0], -1.f), 1.f) + 0.f;
+                float v1 = fminf(fmaxf(acc[i][j][2 * rh + 1] * qs * xs[j][1], -1.f), 1.f) + 0.f;
+                if (pair && c + 1 < n) {
+                    *(float2 *)(o + c) = make_float2(v0, v1);
+                } else {
+                    if (c < n) o[c] = v0;
+                    if (c + 1 < n) o[c + 1] = v1;
+                }
+            }
+        }
+}
+
 // --- host ---
 extern "C" int um_recall_tf32_scores(const float *qv, const float *q_inv, long q, const float *xv,
                                      const float *x_inv, long n, int d, float *scores, long ld,
                                      cudaStream_t st) {
+    bool vec = (d % 4) == 0 && ((uintptr_t)qv % 16) == 0 && ((uintptr_t)xv % 16) == 0;
+    // UM_RECALL_TF32_KERNEL=wmma|mma|mma4-ldm picks another kernel (bench knob).
+    const char *knob = getenv("UM_RECALL_TF32_KERNEL");
+    long qt = (q + M_BM - 1) / M_BM, nt = (n + M_BN - 1) / M_BN;
     size_t sm = (size_t)2 * (W_BM + W_BN) * W_LD * 4; // 40,960 B; the epilogue reuses 18 KB of it
     dim3 grid((unsigned)((n + W_BN - 1) / W_BN), (unsigned)((q + W_BM - 1) / W_BM));
-    bool vec = (d % 4) == 0 && ((uintptr_t)qv % 16) == 0 && ((uintptr_t)xv % 16) == 0;
-    if (vec) {
+    // Default: ldmatrix fragments, 3 stages (run 5, interleaved: 125 vs 119 TF/s for plain
+    // shared loads and 108 for 4 stages at N = 1e5, Q = 1000; ahead on 5 of 6 shapes).
+    int var = !knob ? 1 : !strcmp(knob, "wmma") ? -1 : !strcmp(knob, "mma") ? 0 : !strcmp(knob, "mma4-ldm") ? 2 : 1;
+    if (vec && var >= 0 && qt * nt <= 0x7fffffffL) {
+        static int done[3][16];
+        int dev = 0;
+        int stages = var == 2 ? 4 : 3;
+        size_t msm = (size_t)stages * M_STAGE_FLOATS * 4; // 96 KB (two blocks per SM) or 128 KB
+        void (*kern)(const float *, const float *, long, const float *, const float *, long, int, float *, long, long) =
+            var == 0 ? tf32_mma_kernel<3, false> : var == 1 ? tf32_mma_kernel<3, true> : tf32_mma_kernel<4, true>;
+        if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 16 || !done[var][dev]) {
+            cudaGetLastError();
+            cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)msm);
+            if (dev >= 0 && dev < 16) done[var][dev] = 1;
+        }
+        kern<<<(unsigned)(qt * nt), M_THREADS, msm, st>>>(qv, q_inv, q, xv, x_inv, n, d, scores, ld, qt);
+    } else if (vec) {
         cudaFuncSetAttribute(tf32_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm);
         tf32_kernel<true><<<grid, W_THREADS, sm, st>>>(qv, q_inv, q, xv, x_inv, n, d, scores, ld);
     } else {
