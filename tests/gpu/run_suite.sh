@@ -8,7 +8,8 @@
 # prefetch auto) with byte-identical stdout and the same exit status required; in passthrough
 # the trace must hold exactly the allocations, copies, memsets, launches and graph launches the
 # program counted (tests/integration/trace_check), and every mode's hash of all device-to-host
-# data (UMSHIM_HASH=1) must agree. compute-sanitizer checks two programs with and without the
+# data (UMSHIM_HASH=1) must agree. Then the recall kernels' GPU test, and the legacy demo in
+# every mode (identical top-k). compute-sanitizer checks three programs with and without the
 # shim. A program that cannot run here (no GPU, not enough free memory, no PyTorch) exits 77
 # and is reported as skipped, never as passed. Logs go to $OUT/suite (or .gpu/out/suite).
 # The last line is exactly `N passed, N failed`. Exit status: 0 all passed, 1 any failed,
@@ -193,16 +194,50 @@ else
     fail ipc "driver_ipc not in the pack"
 fi
 
+# The recall kernels' GPU test (every kernel variant against the FP64 reference), and the
+# legacy demo: the same top-k (its digest covers every result of every batch) and the same
+# validation in every mode; only the timing line may differ.
+if [ -x "$bin/recall_gpu_test" ]; then
+    run recall_gpu_test -- "$bin/recall_gpu_test"
+    case $(rc recall_gpu_test) in
+        0) pass "recall_gpu_test ($(tail -n 1 "$logs/recall_gpu_test.out"))" ;;
+        77) skip recall_gpu_test "$(head -n 1 "$logs/recall_gpu_test.out")" ;;
+        *) fail recall_gpu_test "exit $(rc recall_gpu_test): $(grep -i fail "$logs/recall_gpu_test.out" "$logs/recall_gpu_test.err" | head -n 2 | tr '\n' ' ')" ;;
+    esac
+else
+    fail recall_gpu_test "not in the pack"
+fi
+if [ -x "$bin/recall_demo" ]; then
+    demo=("$bin/recall_demo" --batches 3 --validate 2)
+    run recall_demo.base -- "${demo[@]}"
+    if [ "$(rc recall_demo.base)" != 0 ]; then
+        fail "recall_demo baseline" "exit $(rc recall_demo.base): $(tail -n 1 "$logs/recall_demo.base.err")"
+    else
+        grep -v '^timing' "$logs/recall_demo.base.out" >"$logs/recall_demo.base.cmp"
+        for m in "${modes[@]}"; do
+            run "recall_demo.$m" LD_PRELOAD="$shim" UMSHIM_MODE=$m -- "${demo[@]}"
+            grep -v '^timing' "$logs/recall_demo.$m.out" >"$logs/recall_demo.$m.cmp"
+            if [ "$(rc "recall_demo.$m")" = 0 ] && cmp -s "$logs/recall_demo.base.cmp" "$logs/recall_demo.$m.cmp"; then
+                pass "recall_demo $m: top-k and validation identical"
+            else
+                fail "recall_demo $m" "exit $(rc "recall_demo.$m"): $(diff "$logs/recall_demo.base.cmp" "$logs/recall_demo.$m.cmp" | grep '^[<>]' | head -n 2 | tr '\n' ' ')"
+            fi
+        done
+    fi
+else
+    fail recall_demo "not in the pack"
+fi
+
 # compute-sanitizer (memcheck) on two programs, without and with the shim (managed).
 san=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
-for p in pipeline_static graph_capture_static; do
+for p in pipeline_static graph_capture_static recall_gpu_test; do
     if [ ! -x "$san" ]; then skip "$p sanitizer" "no compute-sanitizer"; continue; fi
     if [ "$(rc "$p.base" 2>/dev/null)" != 0 ]; then skip "$p sanitizer" "the program did not run here"; continue; fi
     run "$p.san" -- "$san" --tool memcheck --error-exitcode 99 "$bin/$p"
     run "$p.san_shim" LD_PRELOAD="$shim" UMSHIM_MODE=managed -- "$san" --tool memcheck --error-exitcode 99 "$bin/$p"
     for v in san san_shim; do
         if [ "$(rc "$p.$v")" = 0 ] && grep -q 'ERROR SUMMARY: 0 errors' "$logs/$p.$v.out" "$logs/$p.$v.err" 2>/dev/null &&
-            grep -q '^done$' "$logs/$p.$v.out"; then
+            grep -q -e '^done$' -e ' checks passed, 0 failed$' "$logs/$p.$v.out"; then
             pass "$p compute-sanitizer${v#san}"
         else
             fail "$p compute-sanitizer${v#san}" "exit $(rc "$p.$v"): $(grep -h 'ERROR SUMMARY\|Error' "$logs/$p.$v.out" "$logs/$p.$v.err" | head -n 2 | tr '\n' ' ')"
