@@ -15,6 +15,7 @@
 #include "shim/decide.h"
 #include "shim/hooks.h"
 #include "shim/log.h"
+#include "shim/memory.h"
 #include "shim/options.h"
 #include "shim/registry.h"
 #include "shim/staging.h"
@@ -89,6 +90,8 @@ void um_leave(void) {
 }
 
 static void um_fini(void);
+static void um_atfork_prepare(void);
+static void um_atfork_parent(void);
 static void um_atfork_child(void);
 
 static void configure(void) {
@@ -156,7 +159,7 @@ static void init_once(void) {
     start_staging();
     // CUPTI starts after cuInit (um_entry_after_cuinit): before it, CUPTI answers NOT_READY.
     atexit(um_fini);
-    pthread_atfork(NULL, NULL, um_atfork_child);
+    pthread_atfork(um_atfork_prepare, um_atfork_parent, um_atfork_child);
     UM_INFO("active: mode=%s, %d hooks, %d real entry points",
             um_opt_num(UM_OPT_MODE) < 4
                 ? (const char *[]){"passthrough", "managed", "prefetch", "auto"}[um_cfg.mode]
@@ -208,13 +211,39 @@ static void um_fini(void) {
     um_trace_close();
 }
 
+// --- fork ---
+// The child of fork() has one thread, the forking one. Resetting a lock in the child is not
+// enough: a parent thread holding it may have been half-way through an update (a registry
+// record freed and still indexed: a use-after-free in the child under ASan). So the forking
+// thread takes every shim lock before fork(), when no other thread can be inside one, and
+// releases them afterwards; the child's copies are then consistent and its locks are made
+// anew. This cannot deadlock: no shim lock is held across a driver call or while taking
+// another, except the forget list before the registry, which is the order used here.
+static void um_atfork_prepare(void) {
+    um_mem_atfork_prepare();
+    um_reg_atfork_prepare();
+    um_dec_atfork_prepare();
+    um_site_atfork_prepare();
+    um_trace_atfork_prepare();
+    um_stage_atfork_prepare();
+}
+
+static void um_atfork_parent(void) {
+    um_stage_atfork_parent();
+    um_trace_atfork_parent();
+    um_site_atfork_parent();
+    um_dec_atfork_parent();
+    um_reg_atfork_parent();
+    um_mem_atfork_parent();
+}
+
 static void um_atfork_child(void) {
-    um_reg_atfork_child();
-    um_dec_atfork_child();
+    um_stage_atfork_child(); // also when staging is off: its lock was taken in prepare
     um_trace_atfork_child();
     um_site_atfork_child();
-    if (um_cfg.staging)
-        um_stage_atfork_child();
+    um_dec_atfork_child();
+    um_reg_atfork_child();
+    um_mem_atfork_child();
 }
 
 // --- cuGetProcAddress ---
