@@ -32,6 +32,11 @@ static pthread_once_t um_once = PTHREAD_ONCE_INIT;
 static int um_state; // atomic: 0 not yet, 1 initialising, 2 ready, 3 failed
 static void *um_libcuda;
 static int um_cupti_on;
+static int um_cuda_inited; // atomic: cuInit succeeded here (or in the parent of a fork)
+// Set in the child of a process that had initialised CUDA. Such a child may not use CUDA
+// (the driver's rule), so its copies of the stats, the learned policy and CUPTI's state are
+// the parent's, stale: the parent writes them, the child does not.
+static int um_forked;
 
 // --- real dlsym ---
 // Since glibc 2.34 dlsym lives in libc at GLIBC_2.34; older programs bind GLIBC_2.2.5.
@@ -187,27 +192,32 @@ int um_enter(void) {
 
 void um_entry_after_cuinit(void) {
     static int once;
+    __atomic_store_n(&um_cuda_inited, 1, __ATOMIC_RELEASE);
     if (um_opt_num(UM_OPT_CUPTI) && !__atomic_exchange_n(&once, 1, __ATOMIC_ACQ_REL))
         um_cupti_on = um_cupti_start() == 0;
 }
 
 static void um_fini(void) {
     um_in_shim = 1; // exit path: nothing below re-enters the wrappers' logic
-    um_cupti_counters_t cc;
-    memset(&cc, 0, sizeof cc);
-    if (um_cupti_on)
-        um_cupti_stop(&cc);
-    const char *stats = um_opt_str(UM_OPT_STATS);
-    if (stats[0] != 0) {
-        static const char *const names[] = {"passthrough", "managed", "prefetch", "auto"};
-        struct um_cupti_counters_view v = {cc.available, cc.gpu_page_fault_groups, cc.htod_bytes,
-                                           cc.dtoh_bytes};
-        if (um_stat_write(stats, names[um_cfg.mode & 3], &v) != 0)
-            UM_WARN("UMSHIM_STATS=%s could not be written", stats);
+    // A fork child that calls exit() must not overwrite the parent's stats or policy file
+    // with its stale copy, nor call CUPTI in a process where CUDA may not be used.
+    if (!um_forked) {
+        um_cupti_counters_t cc;
+        memset(&cc, 0, sizeof cc);
+        if (um_cupti_on)
+            um_cupti_stop(&cc);
+        const char *stats = um_opt_str(UM_OPT_STATS);
+        if (stats[0] != 0) {
+            static const char *const names[] = {"passthrough", "managed", "prefetch", "auto"};
+            struct um_cupti_counters_view v = {cc.available, cc.gpu_page_fault_groups,
+                                               cc.htod_bytes, cc.dtoh_bytes};
+            if (um_stat_write(stats, names[um_cfg.mode & 3], &v) != 0)
+                UM_WARN("UMSHIM_STATS=%s could not be written", stats);
+        }
+        um_dec_fini();
     }
-    um_dec_fini();
     if (um_cfg.staging)
-        um_stage_shutdown();
+        um_stage_shutdown(); // the child's own pool, if it started one
     um_trace_close();
 }
 
@@ -238,6 +248,7 @@ static void um_atfork_parent(void) {
 }
 
 static void um_atfork_child(void) {
+    um_forked = __atomic_load_n(&um_cuda_inited, __ATOMIC_ACQUIRE); // also for grandchildren
     um_stage_atfork_child(); // also when staging is off: its lock was taken in prepare
     um_trace_atfork_child();
     um_site_atfork_child();
