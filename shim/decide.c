@@ -66,6 +66,15 @@ void um_dec_fini(void) {
     um_pol_destroy(pol);
 }
 
+// fork (entry.c): held across fork() so the child's policy engine is not mid-update.
+void um_dec_atfork_prepare(void) {
+    pthread_mutex_lock(&um_dec_lock);
+}
+
+void um_dec_atfork_parent(void) {
+    pthread_mutex_unlock(&um_dec_lock);
+}
+
 void um_dec_atfork_child(void) {
     pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
     memcpy(&um_dec_lock, &fresh, sizeof fresh);

@@ -15,6 +15,9 @@
 int um_dec_init(void);
 // Saves UMSHIM_POLICY_OUT and destroys the engine (at exit).
 void um_dec_fini(void);
+// fork: the engine's lock is held across fork() (see registry.h).
+void um_dec_atfork_prepare(void);
+void um_dec_atfork_parent(void);
 void um_dec_atfork_child(void);
 
 void um_dec_observe(const um_event_t *ev);

@@ -16,6 +16,7 @@
 #include "shim/hooks.h"
 #include "shim/log.h"
 #include "shim/nvtx.h"
+#include "shim/memory.h"
 #include "shim/options.h"
 #include "shim/registry.h"
 #include "shim/staging.h"
@@ -33,6 +34,11 @@ static int um_state; // atomic: 0 not yet, 1 initialising, 2 ready, 3 failed
 static void *um_libcuda;
 static int um_cupti_on;
 static int um_exit_pending; // atomic: CUPTI runs and its exit handler awaits a context
+static int um_cuda_inited; // atomic: cuInit succeeded here (or in the parent of a fork)
+// Set in the child of a process that had initialised CUDA. Such a child may not use CUDA
+// (the driver's rule), so its copies of the stats, the learned policy and CUPTI's state are
+// the parent's, stale: the parent writes them, the child does not.
+static int um_forked;
 
 // --- real dlsym ---
 // Since glibc 2.34 dlsym lives in libc at GLIBC_2.34; older programs bind GLIBC_2.2.5.
@@ -91,6 +97,8 @@ void um_leave(void) {
 }
 
 static void um_fini(void);
+static void um_atfork_prepare(void);
+static void um_atfork_parent(void);
 static void um_atfork_child(void);
 static void um_exit_cupti(void);
 static void arm_exit_after_context(void);
@@ -165,7 +173,7 @@ static void init_once(void) {
     um_nvtx_init((int)um_opt_num(UM_OPT_NVTX));
     // CUPTI starts after cuInit (um_entry_after_cuinit): before it, CUPTI answers NOT_READY.
     atexit(um_fini);
-    pthread_atfork(NULL, NULL, um_atfork_child);
+    pthread_atfork(um_atfork_prepare, um_atfork_parent, um_atfork_child);
     UM_INFO("active: mode=%s, %d hooks, %d real entry points",
             um_opt_num(UM_OPT_MODE) < 4
                 ? (const char *[]){"passthrough", "managed", "prefetch", "auto"}[um_cfg.mode]
@@ -195,6 +203,7 @@ int um_enter(void) {
 
 void um_entry_after_cuinit(void) {
     static int once;
+    __atomic_store_n(&um_cuda_inited, 1, __ATOMIC_RELEASE);
     if (!um_opt_num(UM_OPT_CUPTI) || __atomic_exchange_n(&once, 1, __ATOMIC_ACQ_REL))
         return;
     um_cupti_on = um_cupti_start() == 0;
@@ -216,7 +225,8 @@ void um_entry_after_cuinit(void) {
 // writes the totals later, touching CUPTI no more.
 static void um_exit_cupti(void) {
     static int done;
-    if (!um_cupti_on || __atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
+    // A fork child inherits um_cupti_on and this handler, but may not use CUDA or CUPTI.
+    if (!um_cupti_on || um_forked || __atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
         return;
     int was = um_in_shim;
     um_in_shim = 1;
@@ -242,32 +252,63 @@ static void arm_exit_after_context(void) {
 
 static void um_fini(void) {
     um_in_shim = 1; // exit path: nothing below re-enters the wrappers' logic
-    um_exit_cupti(); // nothing to do when a later-registered handler already ran
-    um_cupti_counters_t cc;
-    memset(&cc, 0, sizeof cc);
-    if (um_cupti_on)
-        um_cupti_stop(&cc); // CUPTI is stopped or abandoned by now: only reads the totals
-    const char *stats = um_opt_str(UM_OPT_STATS);
-    if (stats[0] != 0) {
-        static const char *const names[] = {"passthrough", "managed", "prefetch", "auto"};
-        struct um_cupti_counters_view v = {cc.available, cc.gpu_page_fault_groups, cc.htod_bytes,
-                                           cc.dtoh_bytes};
-        if (um_stat_write(stats, names[um_cfg.mode & 3], &v) != 0)
-            UM_WARN("UMSHIM_STATS=%s could not be written", stats);
+    // A fork child that calls exit() must not overwrite the parent's stats or policy file
+    // with its stale copy, nor call CUPTI in a process where CUDA may not be used.
+    if (!um_forked) {
+        um_exit_cupti(); // nothing to do when a later-registered handler already ran
+        um_cupti_counters_t cc;
+        memset(&cc, 0, sizeof cc);
+        if (um_cupti_on)
+            um_cupti_stop(&cc); // CUPTI is stopped or abandoned by now: only reads the totals
+        const char *stats = um_opt_str(UM_OPT_STATS);
+        if (stats[0] != 0) {
+            static const char *const names[] = {"passthrough", "managed", "prefetch", "auto"};
+            struct um_cupti_counters_view v = {cc.available, cc.gpu_page_fault_groups,
+                                               cc.htod_bytes, cc.dtoh_bytes};
+            if (um_stat_write(stats, names[um_cfg.mode & 3], &v) != 0)
+                UM_WARN("UMSHIM_STATS=%s could not be written", stats);
+        }
+        um_dec_fini();
     }
-    um_dec_fini();
     if (um_cfg.staging)
-        um_stage_shutdown();
+        um_stage_shutdown(); // the child's own pool, if it started one
     um_trace_close();
 }
 
+// --- fork ---
+// The child of fork() has one thread, the forking one. Resetting a lock in the child is not
+// enough: a parent thread holding it may have been half-way through an update (a registry
+// record freed and still indexed: a use-after-free in the child under ASan). So the forking
+// thread takes every shim lock before fork(), when no other thread can be inside one, and
+// releases them afterwards; the child's copies are then consistent and its locks are made
+// anew. This cannot deadlock: no shim lock is held across a driver call or while taking
+// another, except the forget list before the registry, which is the order used here.
+static void um_atfork_prepare(void) {
+    um_mem_atfork_prepare();
+    um_reg_atfork_prepare();
+    um_dec_atfork_prepare();
+    um_site_atfork_prepare();
+    um_trace_atfork_prepare();
+    um_stage_atfork_prepare();
+}
+
+static void um_atfork_parent(void) {
+    um_stage_atfork_parent();
+    um_trace_atfork_parent();
+    um_site_atfork_parent();
+    um_dec_atfork_parent();
+    um_reg_atfork_parent();
+    um_mem_atfork_parent();
+}
+
 static void um_atfork_child(void) {
-    um_reg_atfork_child();
-    um_dec_atfork_child();
+    um_forked = __atomic_load_n(&um_cuda_inited, __ATOMIC_ACQUIRE); // also for grandchildren
+    um_stage_atfork_child(); // also when staging is off: its lock was taken in prepare
     um_trace_atfork_child();
     um_site_atfork_child();
-    if (um_cfg.staging)
-        um_stage_atfork_child();
+    um_dec_atfork_child();
+    um_reg_atfork_child();
+    um_mem_atfork_child();
 }
 
 // --- cuGetProcAddress ---

@@ -79,7 +79,6 @@ typedef struct {
 } um_fn_slot_t;
 
 static um_fn_slot_t um_fn_slots[UM_FN_SLOTS];
-static const um_layout_t um_layout_unknown = {-1, "", NULL, NULL};
 
 typedef CUresult (*param_info_fn)(void *f, size_t i, size_t *off, size_t *size);
 
@@ -106,8 +105,15 @@ static int count_params(param_info_fn fn, void *f, uint32_t *off, uint32_t *size
     return -1;
 }
 
-static um_layout_t *query(void *f) {
-    uint32_t off[UM_LAYOUT_MAX_PARAMS], size[UM_LAYOUT_MAX_PARAMS];
+// A layout with room for the most parameters a layout records.
+typedef struct {
+    um_layout_t lay;
+    uint32_t words[2 * UM_LAYOUT_MAX_PARAMS];
+} um_layout_buf_t;
+
+// Queries f's layout into *b (off and size point into b->words).
+static void query(void *f, um_layout_buf_t *b) {
+    uint32_t *off = b->words, *size = b->words + UM_LAYOUT_MAX_PARAMS;
     CUresult e1 = CUDA_SUCCESS, e2 = CUDA_SUCCESS;
     int n = count_params((param_info_fn)um_real.cuFuncGetParamInfo, f, off, size, &e1);
     int kernel = 0;
@@ -120,16 +126,10 @@ static um_layout_t *query(void *f) {
             kernel = 1;
         }
     }
-    um_layout_t *lay = calloc(1, sizeof *lay + (size_t)(n > 0 ? n : 0) * 2 * sizeof(uint32_t));
-    if (lay == NULL)
-        return NULL;
-    lay->n = n;
-    lay->off = (uint32_t *)(lay + 1);
-    lay->size = lay->off + (n > 0 ? n : 0);
-    if (n > 0) {
-        memcpy(lay->off, off, (size_t)n * sizeof off[0]);
-        memcpy(lay->size, size, (size_t)n * sizeof size[0]);
-    }
+    memset(&b->lay, 0, sizeof b->lay);
+    b->lay.n = n;
+    b->lay.off = off;
+    b->lay.size = size;
     const char *name = NULL;
     CUresult rn = CUDA_ERROR_NOT_FOUND;
     if (!kernel && um_real.cuFuncGetName != NULL)
@@ -137,16 +137,35 @@ static um_layout_t *query(void *f) {
     if ((kernel || rn != CUDA_SUCCESS) && um_real.cuKernelGetName != NULL)
         rn = um_real.cuKernelGetName(&name, (CUkernel)f);
     if (rn == CUDA_SUCCESS && name != NULL)
-        um_strcpy(lay->name, sizeof lay->name, name);
+        um_strcpy(b->lay.name, sizeof b->lay.name, name);
     if (n < 0)
         UM_LOG_ONCE(UM_LOG_INFO, "kernel parameter layouts are unavailable (cuFuncGetParamInfo "
                     "error %d, cuKernelGetParamInfo error %d): launches prefetch every "
                     "non-resident managed rewrite instead of only those they reference",
                     (int)e1, (int)e2);
+}
+
+// A heap copy of b's layout with arrays of its size, kept by the cache for good.
+static um_layout_t *keep(const um_layout_buf_t *b) {
+    int n = b->lay.n > 0 ? b->lay.n : 0;
+    um_layout_t *lay = calloc(1, sizeof *lay + (size_t)n * 2 * sizeof(uint32_t));
+    if (lay == NULL)
+        return NULL;
+    *lay = b->lay;
+    lay->off = (uint32_t *)(lay + 1);
+    lay->size = lay->off + n;
+    if (n > 0) {
+        memcpy(lay->off, b->lay.off, (size_t)n * sizeof(uint32_t));
+        memcpy(lay->size, b->lay.size, (size_t)n * sizeof(uint32_t));
+    }
     return lay;
 }
 
 const um_layout_t *um_layout_get(void *f) {
+    // The query's scratch and, when the table cannot keep f, the answer itself (valid until
+    // this thread's next call): a fixed per-thread buffer, so nothing is allocated that a
+    // thread could take with it when it exits.
+    static __thread um_layout_buf_t buf;
     size_t h = ((uintptr_t)f >> 4) * 0x9E3779B97F4A7C15ull;
     for (size_t probe = 0; probe < 32; probe++) {
         um_fn_slot_t *s = &um_fn_slots[(h + probe) % UM_FN_SLOTS];
@@ -164,18 +183,17 @@ const um_layout_t *um_layout_get(void *f) {
                     break;
                 continue;
             }
-            um_layout_t *lay = query(f);
+            query(f, &buf);
+            um_layout_t *lay = keep(&buf);
             if (lay == NULL)
-                return &um_layout_unknown;
+                return &buf.lay; // no memory: this call only (the slot stays unfilled)
             __atomic_store_n(&s->lay, lay, __ATOMIC_RELEASE);
             return lay;
         }
     }
-    // Table region full or contended: a fresh query each time, leaked only in this rare case.
-    static __thread um_layout_t *spare;
-    free(spare);
-    spare = query(f);
-    return spare ? spare : &um_layout_unknown;
+    // Table region full, or another thread is filling f's slot: a fresh query each time.
+    query(f, &buf);
+    return &buf.lay;
 }
 
 // --- launch ---

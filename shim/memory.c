@@ -1536,21 +1536,37 @@ static void collect_dead(um_rec_t *r, void *arg) {
         list[1 + 2 * list[0]] = r->base, list[2 + 2 * list[0]] = r->id, list[0]++;
 }
 
+// Guards forget_device's list; taken before the registry's lock (entry.c's fork handler
+// takes them in that order too).
+static pthread_mutex_t um_forget_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void um_mem_atfork_prepare(void) {
+    pthread_mutex_lock(&um_forget_lock);
+}
+
+void um_mem_atfork_parent(void) {
+    pthread_mutex_unlock(&um_forget_lock);
+}
+
+void um_mem_atfork_child(void) {
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    memcpy(&um_forget_lock, &fresh, sizeof fresh);
+}
+
 // A reset frees every allocation of the device's primary context: forget them too, so the
 // managed budget and later lookups stay right.
 static void forget_device(int device) {
     drop_arg_t a = {device, 0};
     um_reg_foreach(mark_device_recs, &a);
     static uint64_t list[1 + 2 * 4096];
-    static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
-    pthread_mutex_lock(&list_lock);
+    pthread_mutex_lock(&um_forget_lock);
     do {
         list[0] = 0;
         um_reg_foreach(collect_dead, list);
         for (uint64_t i = 0; i < list[0]; i++)
             um_reg_remove(list[1 + 2 * i], list[2 + 2 * i], NULL);
     } while (list[0] == 4096);
-    pthread_mutex_unlock(&list_lock);
+    pthread_mutex_unlock(&um_forget_lock);
     if (a.unreserve)
         um_dec_unreserve(a.unreserve);
 }

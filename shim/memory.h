@@ -45,4 +45,10 @@ unsigned um_mem_unadvise(uint64_t base, uint64_t size, unsigned bits, int device
 // Marks residency after the shim or the driver touched an allocation.
 void um_mem_set_res(uint64_t base, uint64_t id, um_res_t res, int device);
 
+// fork: this file's one lock is held across fork() (see registry.h); taken before the
+// registry's.
+void um_mem_atfork_prepare(void);
+void um_mem_atfork_parent(void);
+void um_mem_atfork_child(void);
+
 #endif

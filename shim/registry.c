@@ -15,8 +15,19 @@ static uint64_t um_next_id = 1;
 void um_reg_init(void) {
 }
 
+// fork (entry.c): the forking thread holds the lock across fork(), so the child's copy of
+// the index is never half-updated (a record freed but still indexed, a count not yet moved).
+void um_reg_atfork_prepare(void) {
+    pthread_rwlock_wrlock(&um_reg_lock);
+}
+
+void um_reg_atfork_parent(void) {
+    pthread_rwlock_unlock(&um_reg_lock);
+}
+
 void um_reg_atfork_child(void) {
-    // The lock may have been held by a thread that does not exist in the child.
+    // Made anew rather than unlocked: the lock records its writer's thread id, and the
+    // child's only thread has a new one.
     pthread_rwlock_t fresh = PTHREAD_RWLOCK_INITIALIZER;
     memcpy(&um_reg_lock, &fresh, sizeof fresh);
 }

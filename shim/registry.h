@@ -48,6 +48,10 @@ typedef struct {
 } um_rec_t;
 
 void um_reg_init(void);
+// fork: prepare takes the lock (no thread is then inside the registry), parent releases it,
+// child makes it anew over the consistent copy.
+void um_reg_atfork_prepare(void);
+void um_reg_atfork_parent(void);
 void um_reg_atfork_child(void);
 
 // Inserts a copy of *rec with a fresh id (returned). Records overlapping it are stale (their

@@ -176,6 +176,15 @@ typedef struct {
 static um_site_entry_t um_site_cache[UM_SITE_CACHE];
 static pthread_mutex_t um_site_lock = PTHREAD_MUTEX_INITIALIZER;
 
+// fork (entry.c): held across fork() so the child's cache has no half-written entry.
+void um_site_atfork_prepare(void) {
+    pthread_mutex_lock(&um_site_lock);
+}
+
+void um_site_atfork_parent(void) {
+    pthread_mutex_unlock(&um_site_lock);
+}
+
 void um_site_atfork_child(void) {
     pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
     memcpy(&um_site_lock, &fresh, sizeof fresh);

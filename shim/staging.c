@@ -927,11 +927,22 @@ void um_stage_trim(void) {
     stop_all(0);
 }
 
+// fork (entry.c): the engine's lock is held across fork(), so the configuration and
+// counters the child keeps are whole; the child then forgets the rest (below).
+void um_stage_atfork_prepare(void) {
+    pthread_mutex_lock(&g.mu);
+}
+
+void um_stage_atfork_parent(void) {
+    pthread_mutex_unlock(&g.mu);
+}
+
 void um_stage_atfork_child(void) {
-    // Only this thread exists in the child, and the lock may have been held by a parent
-    // thread at fork time: rebuild the synchronisation objects instead of taking them. The
-    // parent's buffers and events are not ours to free here (its driver state is not the
-    // child's); they are forgotten. The configuration stays, so the child starts afresh.
+    // Only this thread exists in the child, and it holds the lock (prepare): rebuild the
+    // synchronisation objects rather than unlock them (their waiters were parent threads).
+    // Copies in flight, pool threads, buffers and events are the parent's (its driver state
+    // is not the child's): forgotten, not freed. The configuration stays, so the child
+    // starts afresh at its next staged copy.
     pthread_mutex_init(&g.mu, NULL);
     pthread_cond_init(&g.work, NULL);
     for (int i = 0; i < UM_STAGE_MAX_SLOTS; i++) {

@@ -116,8 +116,12 @@ CUresult um_stage_dtoh(void *dst, CUdeviceptr src, size_t bytes, CUstream stream
 // that are leaked, never freed under a DMA) and leaves the engine disabled until the next
 // um_stage_init. um_stage_atfork_child keeps the configuration, forgets the parent's threads,
 // events and pinned buffers (not freed: they belong to the parent's driver state), and lets
-// the child start afresh at its next staged copy.
+// the child start afresh at its next staged copy. um_stage_atfork_prepare takes the engine's
+// lock before fork() and um_stage_atfork_parent releases it in the parent (the child handler
+// rebuilds it); a pthread_atfork trio, safe whether or not the engine was ever configured.
 void um_stage_shutdown(void);
+void um_stage_atfork_prepare(void);
+void um_stage_atfork_parent(void);
 void um_stage_atfork_child(void);
 
 // Frees idle pinned buffers and events but stays enabled (buffers come back at next use).

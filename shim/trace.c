@@ -53,6 +53,15 @@ void um_trace_close(void) {
     pthread_mutex_unlock(&um_trace_lock);
 }
 
+// fork (entry.c): held across fork() so no line is half-written into the child's view.
+void um_trace_atfork_prepare(void) {
+    pthread_mutex_lock(&um_trace_lock);
+}
+
+void um_trace_atfork_parent(void) {
+    pthread_mutex_unlock(&um_trace_lock);
+}
+
 void um_trace_atfork_child(void) {
     pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
     memcpy(&um_trace_lock, &fresh, sizeof fresh);

@@ -12,6 +12,9 @@
 // Opens the trace file and writes the header. 0, or -1 (logged; tracing stays off).
 int um_trace_open(const char *path);
 void um_trace_close(void);
+// fork: the writer's lock is held across fork() (see registry.h).
+void um_trace_atfork_prepare(void);
+void um_trace_atfork_parent(void);
 void um_trace_atfork_child(void);
 
 // Zeroes *ev and fills kind, time, thread id, device -1 and the API name.
@@ -32,6 +35,8 @@ void um_strcpy(char *dst, size_t n, const char *src);
 // libcudart (see site.c for the static-cudart limit).
 void um_site_capture(char *out, size_t n);
 
+void um_site_atfork_prepare(void);
+void um_site_atfork_parent(void);
 void um_site_atfork_child(void);
 
 // "module+0xoffset" for one code address (the module's base name).

@@ -36,8 +36,7 @@ stage() {
 }
 
 stage "tests" //...
-# Tests tagged no_asan carry a known issue in their BUILD comment.
-stage "asan+ubsan" --config=asan --test_tag_filters=-no_asan //...
+stage "asan+ubsan" --config=asan //...
 tsan_targets=$(bazel query 'attr(tags, "tsan", tests(//...))' 2>/dev/null)
 if [ -n "$tsan_targets" ]; then
     # shellcheck disable=SC2086

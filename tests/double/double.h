@@ -37,7 +37,8 @@ int d_initialized(void);
 
 // --- the one lock: every piece of driver state below is guarded by it ---
 extern pthread_mutex_t d_lock;
-#define D_LOCK() pthread_mutex_lock(&d_lock)
+void d_lock_take(void); // pthread_mutex_lock(&d_lock), after any fork() in progress
+#define D_LOCK() d_lock_take()
 #define D_UNLOCK() pthread_mutex_unlock(&d_lock)
 
 // --- call log (entry.c): impls add key arguments to the current call's log line ---

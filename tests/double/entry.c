@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -66,12 +67,32 @@ static atomic_int d_init_done;
 
 // fork(): the child gets a copy of the lock as some parent thread left it; take it around
 // fork so both sides start with it free (a program that forks while other threads call the
-// "driver" must not deadlock in the double).
-static void d_prefork(void) { pthread_mutex_lock(&d_lock); }
-static void d_postfork(void) { pthread_mutex_unlock(&d_lock); }
+// "driver" must not deadlock in the double). The mutex is not fair: with threads calling the
+// "driver" back to back, the forking thread could wait seconds for it (under valgrind, which
+// runs one thread at a time, up to 11 s per fork). So a pending fork goes first: other
+// threads wait for it before they take the lock.
+static atomic_int d_forking;
+
+void d_lock_take(void) {
+    while (atomic_load(&d_forking)) sched_yield();
+    pthread_mutex_lock(&d_lock);
+}
+
+static void d_prefork(void) {
+    atomic_fetch_add(&d_forking, 1);
+    pthread_mutex_lock(&d_lock);
+}
+static void d_postfork_parent(void) {
+    pthread_mutex_unlock(&d_lock);
+    atomic_fetch_sub(&d_forking, 1);
+}
+static void d_postfork_child(void) {
+    pthread_mutex_unlock(&d_lock);
+    atomic_store(&d_forking, 0); // other threads' forks did not happen here
+}
 
 static void d_knobs_load(void) {
-    pthread_atfork(d_prefork, d_postfork, d_postfork);
+    pthread_atfork(d_prefork, d_postfork_parent, d_postfork_child);
     const char *s = getenv("UMDOUBLE_DEVICES");
     int n = s ? atoi(s) : 1;
     d_knobs.devices = n < 1 ? 1 : n > D_MAX_DEVICES ? D_MAX_DEVICES : n;

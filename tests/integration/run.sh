@@ -18,7 +18,9 @@
 #              and UMSHIM_OVERSUBSCRIBE=1 as the explicit opt-in.
 #   ipc        cuIpcGetMemHandle on a rewritten allocation: the driver's error, one log line
 #              naming the site and UMSHIM_KEEP_DEVICE, and that option keeping the site on device.
-#   fork       fork() while threads use the driver: children must not deadlock on the shim's locks.
+#   fork       fork() while threads use the driver and a staged upload is in flight: children
+#              must neither deadlock on the shim's locks nor see its state half-updated (run it
+#              under ASan); auto mode must have staged the uploads.
 #   exitpaths  each EXIT_SCENARIO of exit_paths.c (context reset or destroyed by the program,
 #              threads still running at exit(), the program's own late exit handler): same exit
 #              status and stdout as without the shim in every mode, and the stats file written.
@@ -256,9 +258,15 @@ ipc)
 fork)
     need_baseline
     for mode in passthrough managed prefetch auto; do
-        run fork_$mode 1 UMSHIM_MODE=$mode UMSHIM_MANAGED_THRESHOLD=1M
+        # Two pool threads keep valgrind runs short; 1M makes the uploader's 2 MiB staged.
+        run fork_$mode 1 UMSHIM_MODE=$mode UMSHIM_MANAGED_THRESHOLD=1M UMSHIM_STAGING_THRESHOLD=1M \
+            UMSHIM_STAGING_THREADS=2
         same_as_baseline fork_$mode
+        sed -n 's/^forks while/    &/p' "$work/fork_$mode.err"
     done
+    # auto stages large uploads: the forks really met copies in flight in the engine.
+    [ "$(stat_of fork_auto staged_copies)" -gt 0 ] 2>/dev/null ||
+        fail "auto: staged_copies '$(stat_of fork_auto staged_copies)' (the uploader's copies were not staged)"
     ;;
 exitpaths)
     for scen in reset destroy threads atexit; do

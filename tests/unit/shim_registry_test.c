@@ -1,8 +1,14 @@
 // The allocation registry: interval lookup of interior pointers, stale-record replacement,
-// removal by (base, id), and concurrent insert/find/remove from many threads.
+// removal by (base, id), concurrent insert/find/remove from many threads, and fork() while
+// another thread is inside an update.
 #include <check.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "shim/registry.h"
 #include "tests/unit/check_main.h"
@@ -162,6 +168,65 @@ START_TEST(test_reg_concurrent_insert_remove) {
 }
 END_TEST
 
+// --- fork ---
+// A thread is inside um_reg_update, half-way through changing a record (one field written,
+// the other not yet), when the main thread forks. The fork handlers (the trio entry.c
+// registers) must make fork() wait for the update: the child sees both fields or neither,
+// and can use the registry. Resetting the lock in the child alone would hand the child the
+// half-written record (what the shim did before: a use-after-free under ASan in fork_test).
+static atomic_int upd_inside;
+
+static int slow_update(um_rec_t *r, void *arg) {
+    (void)arg;
+    r->flags |= 0x4000;
+    atomic_store(&upd_inside, 1);
+    struct timespec t = {0, 200 * 1000 * 1000}; // the fork is issued meanwhile
+    nanosleep(&t, NULL);
+    r->res_device = 77;
+    return 0;
+}
+
+static void *updater(void *arg) {
+    uint64_t id = *(uint64_t *)arg;
+    return (void *)(intptr_t)um_reg_update(0x50000, id, slow_update, NULL);
+}
+
+START_TEST(test_reg_fork_waits_for_update) {
+    static int registered; // Check may run several tests in one process
+    if (!registered++)
+        pthread_atfork(um_reg_atfork_prepare, um_reg_atfork_parent, um_reg_atfork_child);
+    uint64_t id = put(0x50000, 0x1000);
+    atomic_store(&upd_inside, 0);
+    pthread_t th;
+    pthread_create(&th, NULL, updater, &id);
+    while (!atomic_load(&upd_inside))
+        sched_yield();
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        um_rec_t r;
+        int code = 0;
+        if (!um_reg_find(0x50000, &r))
+            code = 2;
+        else if ((r.flags & 0x4000) && r.res_device != 77)
+            code = 3; // half-written
+        else if (put(0x90000, 0x1000) == 0 || !um_reg_remove(0x50000, id, NULL))
+            code = 4; // the lock is not usable
+        _exit(code);
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    void *rc;
+    pthread_join(th, &rc);
+    ck_assert_int_eq((int)(intptr_t)rc, 0);
+    um_rec_t r;
+    ck_assert_int_eq(um_reg_find(0x50000, &r), 1);
+    ck_assert_int_eq(r.res_device, 77);
+}
+END_TEST
+
 Suite *shim_registry_suite(void) {
     Suite *s = suite_create("shim_registry");
     TCase *core = tcase_create("core");
@@ -178,6 +243,7 @@ Suite *shim_registry_suite(void) {
     tcase_add_test(limits, test_reg_stale_overlap_replaced);
     tcase_add_test(limits, test_reg_zero_size);
     tcase_add_test(limits, test_reg_many);
+    tcase_add_test(limits, test_reg_fork_waits_for_update);
     tcase_set_timeout(limits, 60);
     suite_add_tcase(s, limits);
     TCase *errors = tcase_create("errors");
