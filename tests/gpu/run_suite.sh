@@ -41,7 +41,7 @@ pass() { passed=$((passed + 1)); echo "PASS $1"; }
 fail() { failed=$((failed + 1)); echo "FAIL $1${2:+: $2}"; }
 skip() { skipped=$((skipped + 1)); skipped_names+=("$1"); echo "SKIP $1${2:+: $2}"; }
 
-echo "umshim GPU suite: $(date -u +%Y-%m-%dT%H:%M:%SZ), bin $bin, logs $logs"
+echo "umshim GPU suite: $(date -u +%Y-%m-%dT%H:%M:%SZ), bin $bin, logs $logs, commit $(cat "$bin/../COMMIT" 2>/dev/null || echo unknown)"
 nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader 2>/dev/null ||
     echo "no nvidia-smi: every program will report skipped"
 [ -f "$shim" ] || { fail "setup" "no libumshim.so at $shim"; echo "$passed passed, $failed failed"; exit 1; }

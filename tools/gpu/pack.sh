@@ -58,5 +58,9 @@ for f in "${files[@]}"; do
     cp -L "$f" "$pack/$f"
 done
 strip --strip-debug "$pack"/bin/* 2>/dev/null || true
+# The GPU machine gets a copy of the working tree whose .git may be stale: the pack says which
+# commit it was built from (and whether the tree had uncommitted changes).
+{ git rev-parse HEAD; git diff --quiet HEAD -- . ':!.gpu' || echo "(with uncommitted changes)"; } |
+    paste -sd' ' >"$pack/COMMIT"
 du -sh "$pack" >&2
 echo "pack: ready; on the GPU machine run: bash tools/gpu/run.sh [suite|bench|all]" >&2

@@ -28,7 +28,7 @@ machine() {
     header "machine"
     date -u +%Y-%m-%dT%H:%M:%SZ
     nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader
-    git log -1 --format='commit %H' 2>/dev/null || echo "commit unknown"
+    echo "commit $(cat "$pack/COMMIT" 2>/dev/null || echo unknown) (the pack's, from tools/gpu/pack.sh)"
 }
 
 run_suite() {
