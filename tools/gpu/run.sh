@@ -106,18 +106,8 @@ run_bench() {
         done
     fi
     if [ -x "$bin/recall_demo" ]; then
-        header "recall_demo phases with the transfer engine on and off, 5 interleaved runs"
-        for i in 1 2 3 4 5; do
-            "$bin/recall_demo" "${ab_flags[@]}" | grep '^timing' | sed 's/^/no-shim:          /'
-            LD_PRELOAD=$shim UMSHIM_MODE=passthrough "$bin/recall_demo" "${ab_flags[@]}" |
-                grep '^timing' | sed 's/^/passthrough:      /'
-            LD_PRELOAD=$shim UMSHIM_MODE=passthrough UMSHIM_STAGING=1 "$bin/recall_demo" "${ab_flags[@]}" |
-                grep '^timing' | sed 's/^/passthrough+stg:  /'
-            LD_PRELOAD=$shim UMSHIM_MODE=auto "$bin/recall_demo" "${ab_flags[@]}" |
-                grep '^timing' | sed 's/^/auto:             /'
-            LD_PRELOAD=$shim UMSHIM_MODE=auto UMSHIM_STAGING=0 "$bin/recall_demo" "${ab_flags[@]}" |
-                grep '^timing' | sed 's/^/auto-stg:         /'
-        done
+        header "where the demo's wall time goes, per variant (tools/gpu/wall_phases.py)"
+        python3 tools/gpu/wall_phases.py --runs 11 --shim "$shim" -- "$bin/recall_demo" "${ab_flags[@]}"
     fi
     if [ -x "$bin/umshim" ]; then
         header "umshim bench transfer"

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Where a program's wall time goes, per umshim variant, on the GPU machine.
+
+    python3 tools/gpu/wall_phases.py [--runs N] --shim libumshim.so -- PROGRAM ARGS...
+
+Runs PROGRAM without the shim and under several shim variants, interleaved round by round
+(the order rotates), N runs each. Every stdout line is timestamped as it arrives (stdout is a terminal), so each run
+splits into: start (spawn to the first line: process and CUDA start-up plus whatever the
+program does before printing), body (first to last line) and exit (last line to the exit
+status: teardown, where the shim's exit handlers, the staging engine's shutdown and the
+driver's own teardown run). Prints the median of each part per variant. The program should
+print a line early and one just before it returns (recall_demo does: per-batch lines, then
+its timing line).
+"""
+import argparse
+import os
+import pty
+import statistics
+import subprocess
+import sys
+import time
+
+VARIANTS = [
+    ("no-shim", None),
+    ("passthrough", {"UMSHIM_MODE": "passthrough"}),
+    ("auto", {"UMSHIM_MODE": "auto"}),
+    ("auto staging=0", {"UMSHIM_MODE": "auto", "UMSHIM_STAGING": "0"}),
+    ("auto nothing managed", {"UMSHIM_MODE": "auto", "UMSHIM_MANAGED_THRESHOLD": "1T"}),
+]
+
+
+def one(cmd, shim, extra):
+    env = dict(os.environ)
+    if extra is not None:
+        env["LD_PRELOAD"] = shim
+        env.update(extra)
+    # stdout on a terminal, so stdio flushes each line as the program prints it.
+    master, slave = pty.openpty()
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=slave, stderr=subprocess.DEVNULL, env=env)
+    os.close(slave)
+    first = last = None
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the program closed the terminal (exited)
+            break
+        if not chunk:
+            break
+        t = time.perf_counter() - t0
+        first = t if first is None else first
+        last = t
+    os.close(master)
+    rc = p.wait()
+    end = time.perf_counter() - t0
+    if rc != 0 or first is None:
+        raise SystemExit(f"wall_phases: {' '.join(cmd)} exited {rc} with {'no' if first is None else 'some'} output")
+    return first, last - first, end - last, end
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=11)
+    ap.add_argument("--shim", required=True)
+    ap.add_argument("cmd", nargs=argparse.REMAINDER)
+    a = ap.parse_args()
+    cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
+    if not cmd:
+        ap.error("no program given (after --)")
+    res = {name: [] for name, _ in VARIANTS}
+    one(cmd, a.shim, None)  # warm-up: file cache, driver load
+    for r in range(a.runs):
+        for i in range(len(VARIANTS)):
+            name, extra = VARIANTS[(i + r) % len(VARIANTS)]
+            res[name].append(one(cmd, a.shim, extra))
+    print(f"median of {a.runs} interleaved runs, ms: {' '.join(cmd)}")
+    print(f"{'variant':<22}{'start':>9}{'body':>9}{'exit':>9}{'wall':>9}{'wall min':>10}{'wall max':>10}")
+    for name, _ in VARIANTS:
+        cols = list(zip(*res[name]))
+        med = [statistics.median(c) * 1e3 for c in cols]
+        print(f"{name:<22}" + "".join(f"{v:9.1f}" for v in med) +
+              f"{min(cols[3]) * 1e3:10.1f}{max(cols[3]) * 1e3:10.1f}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
