@@ -270,11 +270,8 @@ static void um_fini(void) {
         }
         um_dec_fini();
     }
-    if (um_cfg.staging) {
-        uint64_t t0 = um_now_ns();
-        um_stage_exit(); // also the child's own pool, if it started one
-        UM_INFO("exit: staging engine stopped in %.2f ms", (double)(um_now_ns() - t0) / 1e6);
-    }
+    if (um_cfg.staging)
+        um_stage_shutdown(); // the child's own pool, if it started one
     um_trace_close();
 }
 

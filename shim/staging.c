@@ -867,7 +867,7 @@ int um_stage_init(const um_stage_config_t *cfg) {
 }
 
 // Stops the pool and frees idle slots' resources; with `disable` the engine stays off.
-static void stop_all(int disable, int free_buffers) {
+static void stop_all(int disable) {
     lock_engine();
     if (!g.configured) {
         pthread_mutex_unlock(&g.mu);
@@ -892,7 +892,7 @@ static void stop_all(int disable, int free_buffers) {
     }
     // Claim the idle slots so no copy takes them while their buffers are freed.
     int claimed[UM_STAGE_MAX_SLOTS] = {0};
-    for (int i = 0; free_buffers && i < UM_STAGE_MAX_SLOTS; i++) {
+    for (int i = 0; i < UM_STAGE_MAX_SLOTS; i++) {
         if (!g.slot[i].busy && (g.slot[i].pinned != NULL || g.slot[i].nev > 0)) {
             g.slot[i].busy = 1;
             g.nbusy++;
@@ -920,15 +920,11 @@ static void stop_all(int disable, int free_buffers) {
 }
 
 void um_stage_shutdown(void) {
-    stop_all(1, 1);
-}
-
-void um_stage_exit(void) {
-    stop_all(1, 0);
+    stop_all(1);
 }
 
 void um_stage_trim(void) {
-    stop_all(0, 1);
+    stop_all(0);
 }
 
 // fork (entry.c): the engine's lock is held across fork(), so the configuration and

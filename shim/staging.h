@@ -120,10 +120,6 @@ CUresult um_stage_dtoh(void *dst, CUdeviceptr src, size_t bytes, CUstream stream
 // lock before fork() and um_stage_atfork_parent releases it in the parent (the child handler
 // rebuilds it); a pthread_atfork trio, safe whether or not the engine was ever configured.
 void um_stage_shutdown(void);
-// At process exit: as um_stage_shutdown (copies in flight waited for, threads stopped and
-// joined) but the pinned buffers and events are left to the driver's own teardown, which
-// releases them with the context; freeing them one by one first only made exit slower.
-void um_stage_exit(void);
 void um_stage_atfork_prepare(void);
 void um_stage_atfork_parent(void);
 void um_stage_atfork_child(void);

@@ -1029,31 +1029,6 @@ START_TEST(test_shutdown_frees_and_reinit) {
 }
 END_TEST
 
-START_TEST(test_exit_stops_threads_keeps_buffers) {
-    roundtrip(3 * MiB, CU_STREAM_LEGACY, 1, 1);
-    ck_assert_int_gt(count_workers(), 0);
-    int pinned = fk.pinned_live, events = fk.events_live;
-    ck_assert_int_gt(pinned, 0);
-    um_stage_exit();
-    ck_assert_int_eq(count_workers(), 0);
-    ck_assert_int_eq(fk.pinned_live, pinned); // left to the driver's teardown
-    ck_assert_int_eq(fk.events_live, events);
-    ck_assert(!um_stage_wants(1 * MiB));
-    // A late copy (a destructor after exit's handlers) goes to the driver unchanged.
-    const size_t n = 1 * MiB;
-    buf_t src = buf_new(n), dev = buf_new(n);
-    pattern(src.p, n, 5);
-    ck_assert_int_eq(um_stage_htod(dptr(&dev), src.p, n, CU_STREAM_LEGACY, 1), CUDA_SUCCESS);
-    ck_assert(memcmp(dev.p, src.p, n) == 0);
-    ck_assert_int_eq(count_workers(), 0);
-    buf_free(&src);
-    buf_free(&dev);
-    um_stage_shutdown(); // still frees what exit left
-    ck_assert_int_eq(fk.pinned_live, 0);
-    ck_assert_int_eq(fk.events_live, 0);
-}
-END_TEST
-
 START_TEST(test_trim_frees_idle) {
     roundtrip(2 * MiB, CU_STREAM_LEGACY, 1, 1);
     ck_assert_int_gt(fk.pinned_live, 0);
@@ -1272,7 +1247,6 @@ Suite *staging_suite(void) {
     tcase_add_test(limits, test_slot_reuse_waits_pending_dma);
     tcase_add_test(limits, test_shutdown_frees_and_reinit);
     tcase_add_test(limits, test_trim_frees_idle);
-    tcase_add_test(limits, test_exit_stops_threads_keeps_buffers);
     tcase_add_test(limits, test_fork_child_resets);
     suite_add_tcase(s, limits);
 
