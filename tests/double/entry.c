@@ -177,29 +177,25 @@ static int d_no_init_needed(int id) {
 }
 
 // --- the exported entry points ---
-#define UMD_FN(sym, base, ver, cls, impl, params, args)                                           \
-    D_EXPORT CUresult CUDAAPI sym params {                                                         \
+// One body for an entry point: record the call, run it once the driver is initialised.
+#define UMD_BODY(sym, impl, args)                                                                 \
+    {                                                                                              \
         d_call_t call;                                                                             \
         d_enter(&call, UMD_ID_##sym);                                                              \
         CUresult rc = CUDA_ERROR_NOT_INITIALIZED;                                                  \
         if (d_initialized() || d_no_init_needed(UMD_ID_##sym)) rc = impl args;                     \
         return d_leave(&call, rc);                                                                 \
     }
+#define UMD_FN(sym, base, ver, cls, impl, params, args) D_EXPORT CUresult CUDAAPI sym params UMD_BODY(sym, impl, args)
 #include "tests/double/entries.def"
 #undef UMD_FN
 
 // The same entry points again under internal names: what cuGetProcAddress hands out with
 // UMDOUBLE_PROC_DISTINCT=1, so a caller cannot tell an ABI by comparing with dlsym's answer.
-#define UMD_FN(sym, base, ver, cls, impl, params, args)                                           \
-    static CUresult CUDAAPI d_twin_##sym params {                                                  \
-        d_call_t call;                                                                             \
-        d_enter(&call, UMD_ID_##sym);                                                              \
-        CUresult rc = CUDA_ERROR_NOT_INITIALIZED;                                                  \
-        if (d_initialized() || d_no_init_needed(UMD_ID_##sym)) rc = impl args;                     \
-        return d_leave(&call, rc);                                                                 \
-    }
+#define UMD_FN(sym, base, ver, cls, impl, params, args) static CUresult CUDAAPI d_twin_##sym params UMD_BODY(sym, impl, args)
 #include "tests/double/entries.def"
 #undef UMD_FN
+#undef UMD_BODY
 
 // --- cuInit / version ---
 CUresult d_init(unsigned int flags) {

@@ -43,13 +43,8 @@ int main(void) {
     if (rounds < 1 || rounds > 100) return 2;
     size_t bytes = 16u << 20; // above the parallel host-copy size
     int n = (int)(bytes / sizeof(float));
-    drv_load();
-    CK(drv.cuInit(0));
     CUcontext ctx;
-    CK(drv.cuDevicePrimaryCtxRetain(&ctx, 0));
-    CK(drv.cuCtxSetCurrent(ctx));
-    CUmodule mod;
-    CK(drv.cuModuleLoadData(&mod, "umdouble builtin kernels"));
+    CUmodule mod = drv_start(&ctx);
     CK(drv.cuModuleGetFunction(&sum, mod, "sum_reduce"));
     CK(drv.cuModuleGetFunction(&scale, mod, "scale_inplace"));
     float *init = malloc(bytes), *back = malloc(bytes);

@@ -43,6 +43,10 @@ extern drv_t drv;
 // Fills `drv` or exits with a message naming the missing function.
 void drv_load(void);
 
+// drv_load, cuInit, the primary context of device 0 made current (stored in *ctx) and the
+// double's built-in kernel module loaded; exits with a message on any failure.
+CUmodule drv_start(CUcontext *ctx);
+
 // The double's inspection hooks when present (-1 against a real driver).
 int drv_double_count(const char *name);
 long long drv_double_value(const char *key);

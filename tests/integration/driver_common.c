@@ -15,6 +15,16 @@ void drv_check(CUresult rc, const char *what, int line) {
     exit(2);
 }
 
+CUmodule drv_start(CUcontext *ctx) {
+    drv_load();
+    CK(drv.cuInit(0));
+    CK(drv.cuDevicePrimaryCtxRetain(ctx, 0));
+    CK(drv.cuCtxSetCurrent(*ctx));
+    CUmodule mod;
+    CK(drv.cuModuleLoadData(&mod, "umdouble builtin kernels"));
+    return mod;
+}
+
 int drv_double_count(const char *name) {
     int (*fn)(const char *) = (int (*)(const char *))dlsym(drv.handle, "umdouble_count");
     return fn ? fn(name) : -1;

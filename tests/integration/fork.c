@@ -187,12 +187,7 @@ static void watchdog(int sig) {
 int main(void) {
     alloc_fork_safe(); // first registered: its prepare handler runs after the shim's and the double's
     signal(SIGALRM, watchdog);
-    drv_load();
-    CK(drv.cuInit(0));
-    CK(drv.cuDevicePrimaryCtxRetain(&ctx, 0));
-    CK(drv.cuCtxSetCurrent(ctx));
-    CUmodule mod;
-    CK(drv.cuModuleLoadData(&mod, "umdouble builtin kernels"));
+    CUmodule mod = drv_start(&ctx);
     CK(drv.cuModuleGetFunction(&fill, mod, "fill_f32"));
     pthread_t th[5];
     for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, busy, NULL);

@@ -19,13 +19,8 @@ int main(void) {
     int nbufs = sb ? atoi(sb) : 4;
     size_t size = ss ? (size_t)strtoull(ss, NULL, 10) : 512 * 1024;
     if (nbufs < 1 || nbufs > 64 || size < 4096) return 2;
-    drv_load();
-    CK(drv.cuInit(0));
     CUcontext ctx;
-    CK(drv.cuDevicePrimaryCtxRetain(&ctx, 0));
-    CK(drv.cuCtxSetCurrent(ctx));
-    CUmodule mod;
-    CK(drv.cuModuleLoadData(&mod, "umdouble builtin kernels"));
+    CUmodule mod = drv_start(&ctx);
     CUfunction fill;
     CK(drv.cuModuleGetFunction(&fill, mod, "fill_f32"));
     CUdeviceptr bufs[64];

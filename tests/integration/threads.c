@@ -71,12 +71,7 @@ static void *worker(void *arg) {
 }
 
 int main(void) {
-    drv_load();
-    CK(drv.cuInit(0));
-    CK(drv.cuDevicePrimaryCtxRetain(&ctx, 0));
-    CK(drv.cuCtxSetCurrent(ctx));
-    CUmodule mod;
-    CK(drv.cuModuleLoadData(&mod, "umdouble builtin kernels"));
+    CUmodule mod = drv_start(&ctx);
     CK(drv.cuModuleGetFunction(&fill, mod, "fill_f32"));
     CK(drv.cuModuleGetFunction(&saxpy, mod, "saxpy"));
     pthread_t th[THREADS];
