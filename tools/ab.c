@@ -481,12 +481,16 @@ static void write_html(const char *path, const ab_opts_t *o, const um_ab_run_t *
     };
     for (size_t c = 0; c < sizeof cupti_charts / sizeof cupti_charts[0]; c++) {
         size_t have = 0;
+        int nonzero = 0;
         for (int m = 0; m < o->nmodes; m++) {
             have += um_ab_median(runs, n, m, cupti_charts[c].key, &med[m], NULL);
             lo[m] = hi[m] = med[m];
+            nonzero |= med[m] != 0;
         }
-        if (have)
+        if (have && nonzero)
             svg_bars(f, o, cupti_charts[c].title, med, lo, hi, cupti_charts[c].unit);
+        else if (have) // an empty chart with a 0..1 axis says less than a sentence
+            fprintf(f, "<p>%s: 0 in every mode.</p>\n", cupti_charts[c].title);
         else
             fprintf(f, "<p>%s: not available (CUPTI could not be loaded or enabled).</p>\n",
                     cupti_charts[c].title);

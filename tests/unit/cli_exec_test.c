@@ -273,6 +273,20 @@ START_TEST(test_exec_ab_cupti_charts) {
 }
 END_TEST
 
+START_TEST(test_exec_ab_cupti_all_zero) {
+    char html[PATH_MAX + 16], work[PATH_MAX + 16], page[65536];
+    snprintf(html, sizeof html, "%s/zero.html", tmp);
+    snprintf(work, sizeof work, "%s/zerowork", tmp);
+    umshim(ARGS("CLI_FAKE_CUPTI=0"), ARGS("ab", "--runs", "1", "--shim", FAKE_SHIM, "--html", html,
+                                          "--out", work, "--", "/bin/true"));
+    ck_exit(0);
+    read_file(html, page, sizeof page);
+    ck_assert_uint_eq(count(page, "<svg"), 1); // wall time only: no empty 0..1 charts
+    ck_assert_ptr_nonnull(strstr(page, "GPU page-fault groups (CUPTI), median: 0 in every mode."));
+    ck_assert_ptr_null(strstr(page, "not available"));
+}
+END_TEST
+
 START_TEST(test_exec_ab_single_mode) {
     char html[PATH_MAX + 16];
     snprintf(html, sizeof html, "%s/one.html", tmp);
@@ -398,6 +412,7 @@ Suite *cli_exec_suite(void) {
     tcase_add_checked_fixture(limits, setup, NULL);
     tcase_add_test(limits, test_exec_ab_single_mode);
     tcase_add_test(limits, test_exec_ab_cupti_charts);
+    tcase_add_test(limits, test_exec_ab_cupti_all_zero);
     suite_add_tcase(s, limits);
     TCase *errors = tcase_create("errors");
     tcase_add_checked_fixture(errors, setup, NULL);

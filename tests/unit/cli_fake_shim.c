@@ -6,6 +6,7 @@
 // unless CLI_FAKE_CUPTI is set.
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void copy_file(const char *from, const char *to) {
     FILE *in = fopen(from, "r"), *out = in ? fopen(to, "w") : NULL;
@@ -39,7 +40,10 @@ __attribute__((constructor)) static void fake_shim_init(void) {
         fprintf(f, "mode %s\nallocs 3\nmanaged_allocs %d\ncopies_h2d 2\nbytes_h2d 8192\nlaunches 1\n"
                    "d2h_hash %s\n",
                 mode, managed ? 3 : 0, hash);
-        if (getenv("CLI_FAKE_CUPTI")) // managed memory faults; prefetching avoids most faults
+        const char *cupti = getenv("CLI_FAKE_CUPTI");
+        if (cupti && strcmp(cupti, "0") == 0) // counters collected, and nothing migrated
+            fputs("cupti_gpu_page_fault_groups 0\ncupti_htod_bytes 0\ncupti_dtoh_bytes 0\n", f);
+        else if (cupti) // managed memory faults; prefetching avoids most faults
             fprintf(f, "cupti_gpu_page_fault_groups %d\ncupti_htod_bytes %d\ncupti_dtoh_bytes 0\n",
                     !managed ? 0 : mode[0] == 'm' ? 1200 : 40, managed ? 8192 : 0);
         else
