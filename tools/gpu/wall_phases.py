@@ -4,13 +4,13 @@
     python3 tools/gpu/wall_phases.py [--runs N] --shim libumshim.so -- PROGRAM ARGS...
 
 Runs PROGRAM without the shim and under several shim variants, interleaved round by round
-(the order rotates), N runs each. Every stdout line is timestamped as it arrives (stdout is a terminal), so each run
-splits into: start (spawn to the first line: process and CUDA start-up plus whatever the
-program does before printing), body (first to last line) and exit (last line to the exit
-status: teardown, where the shim's exit handlers, the staging engine's shutdown and the
-driver's own teardown run). Prints the median of each part per variant. The program should
-print a line early and one just before it returns (recall_demo does: per-batch lines, then
-its timing line).
+(the order rotates), N runs each. Stdout is a terminal, so each line is timestamped as the
+program prints it, and each run splits into: start (spawn to the first line: process and CUDA
+start-up plus whatever the program does before printing), body (first to last line) and exit
+(last line to the exit status: teardown, where the shim's exit handlers, the staging engine's
+shutdown and the driver's own teardown run). Prints the median of each part per variant.
+The program should print a line early and one just before it returns (recall_demo does:
+per-batch lines, then its timing line).
 """
 import argparse
 import os
@@ -54,7 +54,8 @@ def one(cmd, shim, extra):
     rc = p.wait()
     end = time.perf_counter() - t0
     if rc != 0 or first is None:
-        raise SystemExit(f"wall_phases: {' '.join(cmd)} exited {rc} with {'no' if first is None else 'some'} output")
+        raise SystemExit(f"wall_phases: {' '.join(cmd)} exited {rc}" +
+                         (" without output" if first is None else ""))
     return first, last - first, end - last, end
 
 
@@ -74,7 +75,8 @@ def main():
             name, extra = VARIANTS[(i + r) % len(VARIANTS)]
             res[name].append(one(cmd, a.shim, extra))
     print(f"median of {a.runs} interleaved runs, ms: {' '.join(cmd)}")
-    print(f"{'variant':<22}{'start':>9}{'body':>9}{'exit':>9}{'wall':>9}{'wall min':>10}{'wall max':>10}")
+    heads = ("start", "body", "exit", "wall")
+    print(f"{'variant':<22}" + "".join(f"{h:>9}" for h in heads) + f"{'wall min':>10}{'wall max':>10}")
     for name, _ in VARIANTS:
         cols = list(zip(*res[name]))
         med = [statistics.median(c) * 1e3 for c in cols]
