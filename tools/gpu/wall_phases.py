@@ -76,7 +76,8 @@ def main():
             res[name].append(one(cmd, a.shim, extra))
     print(f"median of {a.runs} interleaved runs, ms: {' '.join(cmd)}")
     heads = ("start", "body", "exit", "wall")
-    print(f"{'variant':<22}" + "".join(f"{h:>9}" for h in heads) + f"{'wall min':>10}{'wall max':>10}")
+    print(f"{'variant':<22}" + "".join(f"{h:>9}" for h in heads) +
+          f"{'wall min':>10}{'wall max':>10}")
     for name, _ in VARIANTS:
         cols = list(zip(*res[name]))
         med = [statistics.median(c) * 1e3 for c in cols]
