@@ -437,11 +437,17 @@ static unsigned advise_of_rule(int rule) {
 
 // Applies a policy file entry's keys over auto's built-in decision for managed memory (the
 // caller has settled placement: a device placement never gets here, so every key applies).
-static void apply_file(const um_pol_t *pol, um_decision_t *d, const um_pf_entry_t *e,
-                       uint64_t bytes) {
-    set_copies(pol, d, bytes);
+// Keys the entry leaves out keep the built-in choice, copies included: a learned file names
+// every managed site, and must not undo the read-mostly rule's host read-backs.
+static void apply_file(const um_pol_t *pol, um_decision_t *d, const um_pf_entry_t *e) {
     if (e->set & UM_PF_ADVISE) {
         d->advise = e->advise;
+        // Host read-backs were chosen for read-mostly pages; without the advice they would
+        // fault every page back to the host.
+        if (!(d->advise & UM_ADV_READ_MOSTLY) && d->copy_d2h == UM_COPY_HOST &&
+            pol->cfg.mode == UM_MODE_AUTO) {
+            d->copy_d2h = UM_COPY_DRIVER;
+        }
     }
     if (e->set & UM_PF_PREFETCH) {
         d->prefetch = e->prefetch;
@@ -574,7 +580,7 @@ static um_decision_t decide(um_pol_t *pol, const char *site, uint64_t bytes,
     }
     set_reason(pol, &d, rule, "%s%s", facts, action_tags(&d, tags, sizeof tags));
     if (fe != NULL) {
-        apply_file(pol, &d, fe, bytes);
+        apply_file(pol, &d, fe);
     }
     return d;
 }

@@ -680,6 +680,37 @@ START_TEST(test_policy_file_overrides_auto) {
 }
 END_TEST
 
+// A learned file names every managed site: its keys must not undo the read-mostly rule's
+// host read-backs, and an advice without read_mostly takes them back.
+START_TEST(test_policy_file_keeps_read_mostly_host_readbacks) {
+    const char *path = temp_file("# umshim policy v1\n"
+                                 "site alt prefetch=none\n"
+                                 "site plain advise=prefer_device\n");
+    char err[1024];
+    ck_assert_msg(um_pol_load(pol, path, err, sizeof err) == 0, "%s", err);
+    const char *sites[] = {"alt", "plain"};
+    for (int i = 0; i < 2; i++) {
+        uint64_t id = (uint64_t)i + 1;
+        feed(ev_alloc(id, 64 * MiB, sites[i]));
+        feed(ev_upload(id, 64 * MiB));
+        for (int round = 0; round < 3; round++) {
+            feed(ev_launch(id));
+            feed(ev_readback_seen(id, 64 * MiB, UM_CONTENT_SAME));
+        }
+    }
+    um_decision_t d = live(1);
+    ck_assert_int_eq(d.rule, UM_RULE_FILE);
+    ck_assert_uint_eq(d.advise, UM_ADV_READ_MOSTLY | PD);
+    ck_assert_int_eq(d.copy_d2h, UM_COPY_HOST);
+    ck_assert_int_eq(d.prefetch, UM_PF_NONE);
+    d = live(2);
+    ck_assert_int_eq(d.rule, UM_RULE_FILE);
+    ck_assert_uint_eq(d.advise, PD);
+    ck_assert_int_eq(d.copy_d2h, UM_COPY_DRIVER);
+    unlink(path);
+}
+END_TEST
+
 START_TEST(test_policy_file_in_ladder_modes_only_keeps_device) {
     const char *path = temp_file("# umshim policy v1\n"
                                  "site keep placement=device\n"
@@ -904,6 +935,7 @@ Suite *policy_suite(void) {
     tcase_add_test(core, test_policy_is_deterministic);
     tcase_add_test(core, test_policy_rule_and_mode_names);
     tcase_add_test(core, test_policy_file_overrides_auto);
+    tcase_add_test(core, test_policy_file_keeps_read_mostly_host_readbacks);
     tcase_add_test(core, test_policy_file_in_ladder_modes_only_keeps_device);
     tcase_add_test(core, test_policy_save_writes_learned_sites);
     suite_add_tcase(s, core);
