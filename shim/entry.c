@@ -170,7 +170,10 @@ static void init_once(void) {
     }
     um_dec_init();
     start_staging();
-    um_nvtx_init((int)um_opt_num(UM_OPT_NVTX));
+    // Passthrough inserts nothing (unless the staging engine is on): no NVTX domain, so no
+    // injection library is loaded under a profiler either.
+    um_nvtx_init(um_opt_num(UM_OPT_NVTX) &&
+                 (um_cfg.mode != UM_MODE_PASSTHROUGH || um_cfg.staging));
     // CUPTI starts after cuInit (um_entry_after_cuinit): before it, CUPTI answers NOT_READY.
     atexit(um_fini);
     pthread_atfork(um_atfork_prepare, um_atfork_parent, um_atfork_child);
@@ -303,6 +306,8 @@ static void um_atfork_parent(void) {
 
 static void um_atfork_child(void) {
     um_forked = __atomic_load_n(&um_cuda_inited, __ATOMIC_ACQUIRE); // also for grandchildren
+    if (um_forked) // its first hooked call must not query the driver to arm CUPTI's handler
+        __atomic_store_n(&um_exit_pending, 0, __ATOMIC_RELEASE);
     um_stage_atfork_child(); // also when staging is off: its lock was taken in prepare
     um_trace_atfork_child();
     um_site_atfork_child();

@@ -590,14 +590,26 @@ static int is_dev_side(int known, const um_rec_t *r) {
     return known && r->kind != UM_MEM_HOST;
 }
 
-static um_dir_t classify(copy_op_t op, int dk, const um_rec_t *d, int sk, const um_rec_t *s) {
-    switch (op) {
+// cuMemcpy(Async) leaves the direction to the pointers. A side the registry does not know is
+// host memory unless the driver says it is device memory: module globals (cuModuleGetGlobal)
+// and IPC-opened memory were never allocated through the shim, and the shim must never read
+// or write them on the host (a content sample, a host copy, a staged copy).
+static int untracked_is_device(uint64_t p) {
+    unsigned int type = 0;
+    return UM_REAL_CALL(cuPointerGetAttribute, &type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
+                        (CUdeviceptr)p) == CUDA_SUCCESS &&
+           (type == CU_MEMORYTYPE_DEVICE || type == CU_MEMORYTYPE_ARRAY);
+}
+
+static um_dir_t classify(const copy_t *c, int dk, const um_rec_t *d, int sk, const um_rec_t *s) {
+    switch (c->op) {
     case OP_HTOD: return UM_DIR_H2D;
     case OP_DTOH: return UM_DIR_D2H;
     case OP_DTOD: return UM_DIR_D2D;
     case OP_ANY: break;
     }
-    int dd = is_dev_side(dk, d), sd = is_dev_side(sk, s);
+    int dd = dk ? is_dev_side(dk, d) : untracked_is_device(c->dst);
+    int sd = sk ? is_dev_side(sk, s) : untracked_is_device(c->src);
     return dd ? (sd ? UM_DIR_D2D : UM_DIR_H2D) : (sd ? UM_DIR_D2H : UM_DIR_H2H);
 }
 
@@ -744,7 +756,7 @@ static CUresult do_copy(const copy_t *c) {
     um_rec_t d, s;
     int dk = um_reg_find(c->dst, &d);
     int sk = um_reg_find(c->src, &s);
-    um_dir_t dir = classify(c->op, dk, &d, sk, &s);
+    um_dir_t dir = classify(c, dk, &d, sk, &s);
     CUstream stream = um_map_stream(c->stream, c->pt);
 
     // The strategy is the policy's (stored with the allocation); the shim only refuses

@@ -132,6 +132,9 @@ CUresult d_graph_exec_destroy(CUgraphExec e);
 CUresult d_module_load(CUmodule *m, const void *image);
 CUresult d_module_unload(CUmodule m);
 CUresult d_module_get_function(CUfunction *f, CUmodule m, const char *name);
+// A module's __device__ variable: one 64 KiB block of device memory per process, made at the
+// first lookup (strict device memory when UMDOUBLE_STRICT is on, like a GPU's).
+CUresult d_module_get_global(CUdeviceptr *dptr, size_t *bytes, CUmodule m, const char *name);
 CUresult d_func_param_info(CUfunction f, size_t i, size_t *off, size_t *size);
 CUresult d_func_name(const char **name, CUfunction f);
 CUresult d_func_attr(int *v, CUfunction_attribute a, CUfunction f);

@@ -207,6 +207,20 @@ CUresult d_mem_alloc(CUdeviceptr *dptr, size_t bytes) {
     return rc;
 }
 
+CUresult d_module_get_global(CUdeviceptr *dptr, size_t *bytes, CUmodule m, const char *name) {
+    static uintptr_t global;
+    const size_t n = 64 * 1024;
+    if (!m || !name || (!dptr && !bytes)) return CUDA_ERROR_INVALID_VALUE;
+    if (!global) {
+        CUresult rc = d_alloc(D_MEM_DEVICE, n, 0, NULL, &global);
+        if (rc != CUDA_SUCCESS) return rc;
+    }
+    if (dptr) *dptr = global;
+    if (bytes) *bytes = n;
+    d_arg("name=%s ptr=0x%llx", name, (unsigned long long)global);
+    return CUDA_SUCCESS;
+}
+
 CUresult d_mem_alloc_pitch(CUdeviceptr *dptr, size_t *pitch, size_t width, size_t height, unsigned int elem) {
     if (!dptr || !pitch || width == 0 || height == 0) return CUDA_ERROR_INVALID_VALUE;
     if (elem != 4 && elem != 8 && elem != 16) return CUDA_ERROR_INVALID_VALUE;

@@ -25,6 +25,7 @@
     DRV(cuStreamDestroy) DRV(cuStreamSynchronize) DRV(cuStreamBeginCapture)                        \
     DRV(cuStreamEndCapture) DRV(cuGraphInstantiate) DRV(cuGraphLaunch) DRV(cuGraphExecDestroy)     \
     DRV(cuGraphDestroy) DRV(cuModuleLoadData) DRV(cuModuleGetFunction) DRV(cuModuleUnload)         \
+    DRV(cuModuleGetGlobal)                                                                         \
     DRV(cuLaunchKernel) DRV(cuLaunchKernelEx) DRV(cuEventCreate) DRV(cuEventRecord)                \
     DRV(cuEventSynchronize) DRV(cuEventDestroy) DRV(cuMemAllocAsync) DRV(cuMemFreeAsync)           \
     DRV(cuIpcGetMemHandle) DRV(cuGetErrorName) DRV(cuMemGetAllocationGranularity)                 \

@@ -176,6 +176,20 @@ int main(void) {
     expect.copy_d2h++;
     expect.bytes_d2h += sizeof back;
     printf("uva %s\n", memcmp(text, back, sizeof text) == 0 ? "equal" : "DIFFERENT");
+    // A module global: device memory the shim never saw allocated (it does not hook
+    // cuModuleGetGlobal), copied to and from rewritten buffers with cuMemcpy, which leaves the
+    // direction to the pointers: device to device. The shim must not touch the global on the
+    // host (a GPU's device memory is not host-readable, nor the double's strict memory).
+    CUdeviceptr glob;
+    size_t gbytes = 0;
+    CK(drv.cuModuleGetGlobal(&glob, &gbytes, mod, "workload_global"));
+    CK(drv.cuMemcpy(glob, x, gbytes));
+    CK(drv.cuMemcpy(z, glob, gbytes));
+    expect.copy_d2d += 2;
+    expect.bytes_d2d += 2 * (long long)gbytes;
+    d2h(hz, z, gbytes);
+    d2h(hy, x, gbytes);
+    printf("global %s\n", memcmp(hz, hy, gbytes) == 0 ? "equal" : "DIFFERENT");
     unsigned char rows[16][64];
     for (int r = 0; r < 16; r++)
         for (int c = 0; c < 64; c++) rows[r][c] = (unsigned char)(r * 16 + c);
