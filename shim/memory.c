@@ -6,6 +6,7 @@
 #include "shim/memory.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
 
 #include "shim/decide.h"
@@ -671,6 +672,10 @@ static int sig_cb(um_rec_t *r, void *arg) {
     a->content = UM_CONTENT_UNKNOWN;
     if (a->compare && r->sig_len != 0 && r->sig_off == a->off && r->sig_len == a->len)
         a->content = r->sig == a->sig ? UM_CONTENT_SAME : UM_CONTENT_CHANGED;
+    // "Unchanged" vouches only for the range read back: evidence for read_mostly (advice on
+    // the whole allocation) needs the whole allocation; "changed" counts for any range.
+    if (a->content == UM_CONTENT_SAME && (a->off != 0 || a->len != r->size))
+        a->content = UM_CONTENT_UNKNOWN;
     if (a->compare && a->lost)
         a->content = UM_CONTENT_LOST;
     r->sig = a->sig;
@@ -729,8 +734,14 @@ static void host_copy(void *dst, const void *src, size_t n) {
         size_t hi = per * (size_t)(i + 1) < n ? per * (size_t)(i + 1) : n;
         part[i] = (part_t){(char *)dst + lo, (const char *)src + lo, hi - lo};
     }
+    // The helpers run with every signal blocked, so the program's handlers never run on a
+    // shim thread (as the staging pool's threads).
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     for (int i = 1; i < UM_PAR_THREADS; i++)
         started[i] = part[i].n > 0 && pthread_create(&th[i], NULL, copy_part, &part[i]) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     copy_part(&part[0]);
     for (int i = 1; i < UM_PAR_THREADS; i++) {
         if (started[i])

@@ -823,8 +823,9 @@ int um_stage_default_threads(void) {
                                                              : sysconf(_SC_NPROCESSORS_ONLN);
     if (cpus < 1)
         cpus = 1;
-    // A quarter of the CPUs stays with the program's own threads.
-    return clamp((int)(cpus - cpus / 4), 1, UM_STAGE_DEFAULT_THREADS_MAX);
+    // A quarter of the CPUs, and at least one, stays with the program's own threads.
+    long keep = cpus / 4 > 1 ? cpus / 4 : 1;
+    return clamp((int)(cpus - keep), 1, UM_STAGE_DEFAULT_THREADS_MAX);
 }
 
 int um_stage_init(const um_stage_config_t *cfg) {

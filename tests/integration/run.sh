@@ -188,6 +188,11 @@ readmostly)
         [ "$host_reads" -ge 1 ] || fail "readmostly: no host read-back while ReadMostly was set"
     fi
     [ "$(stat_of auto host_copies)" -ge 1 ] 2>/dev/null || fail "readmostly: stats show no host copies"
+    # Read-backs of half the buffer vouch only for that half: never ReadMostly on the whole.
+    run partial 1 UMSHIM_MODE=auto ALT_PARTIAL=1 UMSHIM_TRACE="$work/partial.trace"
+    [ "$(rc_of partial)" = 0 ] || fail "readmostly: ALT_PARTIAL=1 run exited $(rc_of partial)"
+    ! grep -q '^advise .*advice=1 ' "$work/partial.trace" ||
+        fail "readmostly: ReadMostly granted on read-backs of half the buffer"
     ;;
 badinput)
     need_baseline

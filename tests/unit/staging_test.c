@@ -848,12 +848,13 @@ START_TEST(test_wants_threshold) {
 END_TEST
 
 START_TEST(test_init_default_threads_follow_affinity) {
-    // The default thread count leaves a quarter of the usable CPUs to the program, at most 12.
+    // The default thread count leaves a quarter of the usable CPUs (at least one) to the
+    // program, at most 12 threads, at least 1.
     cpu_set_t old, one;
     ck_assert_int_eq(sched_getaffinity(0, sizeof old, &old), 0);
     int cpus = CPU_COUNT(&old);
-    int want = cpus - cpus / 4 > UM_STAGE_DEFAULT_THREADS_MAX ? UM_STAGE_DEFAULT_THREADS_MAX
-                                                             : cpus - cpus / 4;
+    int want = cpus - (cpus / 4 > 1 ? cpus / 4 : 1);
+    want = want < 1 ? 1 : want > UM_STAGE_DEFAULT_THREADS_MAX ? UM_STAGE_DEFAULT_THREADS_MAX : want;
     ck_assert_int_eq(um_stage_default_threads(), want);
     CPU_ZERO(&one);
     for (int i = 0; i < CPU_SETSIZE; i++) {
