@@ -259,28 +259,31 @@ START_TEST(test_exec_options_table) {
 END_TEST
 
 // --- limits ---
-START_TEST(test_exec_ab_cupti_charts) {
-    char html[PATH_MAX + 16], work[PATH_MAX + 16], page[65536];
-    snprintf(html, sizeof html, "%s/cupti.html", tmp);
-    snprintf(work, sizeof work, "%s/cuptiwork", tmp);
-    umshim(ARGS("CLI_FAKE_CUPTI=1"), ARGS("ab", "--runs", "1", "--shim", FAKE_SHIM, "--html", html,
-                                          "--out", work, "--", "/bin/true"));
+// One `umshim ab` run of /bin/true over the fake shim with CLI_FAKE_CUPTI=<cupti>; its HTML
+// page into `page`.
+static void ab_cupti_page(const char *cupti, char *page, size_t n) {
+    char html[PATH_MAX + 16], work[PATH_MAX + 16], env[32];
+    snprintf(html, sizeof html, "%s/cupti%s.html", tmp, cupti);
+    snprintf(work, sizeof work, "%s/cuptiwork%s", tmp, cupti);
+    snprintf(env, sizeof env, "CLI_FAKE_CUPTI=%s", cupti);
+    umshim(ARGS(env), ARGS("ab", "--runs", "1", "--shim", FAKE_SHIM, "--html", html, "--out", work,
+                           "--", "/bin/true"));
     ck_exit(0);
+    read_file(html, page, n);
+}
+
+START_TEST(test_exec_ab_cupti_charts) {
+    char page[65536];
+    ab_cupti_page("1", page, sizeof page);
     ck_out_has("1200"); // managed mode's page-fault groups in the table
-    read_file(html, page, sizeof page);
     ck_assert_uint_eq(count(page, "<svg"), 3); // wall time, page faults, migrated bytes
     ck_assert_ptr_nonnull(strstr(page, "GPU page-fault groups"));
 }
 END_TEST
 
 START_TEST(test_exec_ab_cupti_all_zero) {
-    char html[PATH_MAX + 16], work[PATH_MAX + 16], page[65536];
-    snprintf(html, sizeof html, "%s/zero.html", tmp);
-    snprintf(work, sizeof work, "%s/zerowork", tmp);
-    umshim(ARGS("CLI_FAKE_CUPTI=0"), ARGS("ab", "--runs", "1", "--shim", FAKE_SHIM, "--html", html,
-                                          "--out", work, "--", "/bin/true"));
-    ck_exit(0);
-    read_file(html, page, sizeof page);
+    char page[65536];
+    ab_cupti_page("0", page, sizeof page);
     ck_assert_uint_eq(count(page, "<svg"), 1); // wall time only: no empty 0..1 charts
     ck_assert_ptr_nonnull(strstr(page, "GPU page-fault groups (CUPTI), median: 0 in every mode."));
     ck_assert_ptr_null(strstr(page, "not available"));
