@@ -213,11 +213,15 @@ static void add_ref(touch_t *t, const um_rec_t *r) {
 typedef struct {
     touch_t *t;
     int device;
+    int same_device; // only allocations made on `device` (graph launches)
 } all_arg_t;
 
+// Every prefetch-on-launch rewrite not known to be resident on a->device: what a launch
+// whose parameters cannot be decoded (or a graph launch) may use.
 static void collect_nonresident(um_rec_t *r, void *arg) {
     all_arg_t *a = arg;
     if ((r->flags & UM_REC_REWRITTEN) && r->decision.prefetch == UM_PF_ON_LAUNCH &&
+        (!a->same_device || r->device == a->device) &&
         !(r->res == UM_RES_DEVICE && r->res_device == a->device) && a->t->n < UM_LAUNCH_MAX_TOUCH)
         um_ref_from_rec(&a->t->refs[a->t->n++], r);
 }
@@ -289,7 +293,7 @@ static CUresult do_launch(const char *api, void *f, CUstream hstream, int pt, vo
     if ((um_cfg.mode == UM_MODE_PREFETCH || um_cfg.mode == UM_MODE_AUTO) && dev >= 0 &&
         !um_capture_active()) {
         if (nv < 0) {
-            all_arg_t a = {&t, dev};
+            all_arg_t a = {&t, dev, 0};
             um_reg_foreach(collect_nonresident, &a);
         }
         for (int i = 0; i < t.n; i++) {
@@ -421,19 +425,6 @@ UM_EXPORT CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gx,
 }
 
 // --- graphs: launched as is (their kernels are not decoded) ---
-typedef struct {
-    um_ref_t refs[UM_LAUNCH_MAX_TOUCH];
-    int n, device;
-} graph_arg_t;
-
-static void collect_graph(um_rec_t *r, void *arg) {
-    graph_arg_t *a = arg;
-    if ((r->flags & UM_REC_REWRITTEN) && r->device == a->device &&
-        r->decision.prefetch == UM_PF_ON_LAUNCH &&
-        !(r->res == UM_RES_DEVICE && r->res_device == a->device) && a->n < UM_LAUNCH_MAX_TOUCH)
-        um_ref_from_rec(&a->refs[a->n++], r);
-}
-
 // A graph's kernels are not decoded, so any allocation may be one they use: before the
 // launch, every rewritten allocation of the device that is not known to be resident there
 // is prefetched on the graph's stream, as a launch with unknown parameters does. Residency
@@ -445,12 +436,12 @@ static void graph_prefetch(CUstream s) {
     int dev = um_cur_device();
     if (dev < 0)
         return;
-    graph_arg_t a;
-    a.n = 0;
-    a.device = dev;
-    um_reg_foreach(collect_graph, &a);
-    for (int i = 0; i < a.n; i++)
-        um_mem_prefetch(&a.refs[i], dev, s, "graph");
+    touch_t t;
+    t.n = 0;
+    all_arg_t a = {&t, dev, 1};
+    um_reg_foreach(collect_nonresident, &a);
+    for (int i = 0; i < t.n; i++)
+        um_mem_prefetch(&t.refs[i], dev, s, "graph");
 }
 
 static CUresult graph_done(const char *api, CUresult r, CUstream s) {

@@ -311,19 +311,12 @@ static int find_base(uint64_t ptr, um_rec_t *rec) {
 // stream without making the program's other streams wait; a copy on a non-blocking stream
 // may overtake it and then faults in what is left, as it would have without it. Nothing is
 // inserted while a stream captures (a prefetch could invalidate a global-mode capture).
-static void populate(uint64_t base, uint64_t size, int dev, uint64_t id) {
-    if (dev < 0 || um_capture_active())
+static void populate(uint64_t base, int dev) {
+    um_rec_t rec;
+    if (dev < 0 || um_capture_active() || !um_reg_find(base, &rec))
         return;
     um_ref_t ref;
-    memset(&ref, 0, sizeof ref);
-    ref.id = id;
-    ref.base = base;
-    ref.size = size;
-    ref.flags = UM_REC_REWRITTEN;
-    ref.kind = UM_MEM_MANAGED;
-    ref.req_kind = UM_MEM_DEVICE;
-    ref.res = UM_RES_NEW;
-    ref.res_device = -1;
+    um_ref_from_rec(&ref, &rec);
     um_mem_prefetch(&ref, dev, CU_STREAM_PER_THREAD, "populate");
 }
 
@@ -350,7 +343,7 @@ static CUresult mem_alloc(CUdeviceptr *dptr, size_t bytes) {
             if (d.advise)
                 um_mem_advise(*dptr, bytes, d.advise, dev, id);
             if (d.populate)
-                populate(*dptr, bytes, dev, id);
+                populate(*dptr, dev);
             return r;
         }
         um_dec_unreserve(bytes);
