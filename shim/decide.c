@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "shim/entry.h"
+#include "shim/forklock.h"
 #include "shim/log.h"
 #include "shim/options.h"
 
@@ -67,18 +68,7 @@ void um_dec_fini(void) {
 }
 
 // fork (entry.c): held across fork() so the child's policy engine is not mid-update.
-void um_dec_atfork_prepare(void) {
-    pthread_mutex_lock(&um_dec_lock);
-}
-
-void um_dec_atfork_parent(void) {
-    pthread_mutex_unlock(&um_dec_lock);
-}
-
-void um_dec_atfork_child(void) {
-    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-    memcpy(&um_dec_lock, &fresh, sizeof fresh);
-}
+UM_FORK_MUTEX(um_dec, um_dec_lock)
 
 void um_dec_observe(const um_event_t *ev) {
     pthread_mutex_lock(&um_dec_lock);

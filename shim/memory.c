@@ -11,6 +11,7 @@
 
 #include "shim/decide.h"
 #include "shim/entry.h"
+#include "shim/forklock.h"
 #include "shim/log.h"
 #include "shim/nvtx.h"
 #include "shim/options.h"
@@ -1556,18 +1557,7 @@ static void collect_dead(um_rec_t *r, void *arg) {
 // takes them in that order too).
 static pthread_mutex_t um_forget_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void um_mem_atfork_prepare(void) {
-    pthread_mutex_lock(&um_forget_lock);
-}
-
-void um_mem_atfork_parent(void) {
-    pthread_mutex_unlock(&um_forget_lock);
-}
-
-void um_mem_atfork_child(void) {
-    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-    memcpy(&um_forget_lock, &fresh, sizeof fresh);
-}
+UM_FORK_MUTEX(um_mem, um_forget_lock)
 
 // A reset frees every allocation of the device's primary context: forget them too, so the
 // managed budget and later lookups stay right.

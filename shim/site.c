@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shim/forklock.h"
 #include "shim/trace.h"
 
 static const char *base_name(const char *path) {
@@ -177,18 +178,7 @@ static um_site_entry_t um_site_cache[UM_SITE_CACHE];
 static pthread_mutex_t um_site_lock = PTHREAD_MUTEX_INITIALIZER;
 
 // fork (entry.c): held across fork() so the child's cache has no half-written entry.
-void um_site_atfork_prepare(void) {
-    pthread_mutex_lock(&um_site_lock);
-}
-
-void um_site_atfork_parent(void) {
-    pthread_mutex_unlock(&um_site_lock);
-}
-
-void um_site_atfork_child(void) {
-    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-    memcpy(&um_site_lock, &fresh, sizeof fresh);
-}
+UM_FORK_MUTEX(um_site, um_site_lock)
 
 static const void *self_base(void) {
     static const void *base;

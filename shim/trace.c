@@ -12,6 +12,7 @@
 
 #include "policy/trace_format.h"
 #include "shim/decide.h"
+#include "shim/forklock.h"
 #include "shim/log.h"
 
 static int um_trace_fd = -1;
@@ -63,8 +64,7 @@ void um_trace_atfork_parent(void) {
 }
 
 void um_trace_atfork_child(void) {
-    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-    memcpy(&um_trace_lock, &fresh, sizeof fresh);
+    um_mutex_renew(&um_trace_lock);
     um_tid = 0; // the child thread has a new tid
 }
 
