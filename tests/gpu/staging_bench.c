@@ -481,24 +481,25 @@ static double host_copy_gbs(char *dst, const char *src, size_t n, int threads) {
     return (double)n / (best * 1e6);
 }
 
+static const int ceiling_threads[] = {1, 2, 4, 6, 8, 12, 16};
+#define CEILING_N (sizeof ceiling_threads / sizeof ceiling_threads[0])
+
+// One row of host_ceiling: GB/s of n bytes src -> dst at each thread count.
+static void ceiling_row(const char *what, char *dst, const char *src, size_t n) {
+    printf("\n  %s:", what);
+    for (size_t i = 0; i < CEILING_N; i++)
+        printf(" %.1f", host_copy_gbs(dst, src, n, ceiling_threads[i]));
+}
+
 static void host_ceiling(size_t n) {
-    static const int ts[] = {1, 2, 4, 6, 8, 12, 16};
     printf("host memcpy %zu MiB, best of 3 (GB/s): threads", n / MiB);
-    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
-        printf(" %d", ts[i]);
-    printf("\n  pageable->pinned:");
-    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
-        printf(" %.1f", host_copy_gbs(h_pin, h_src, n, ts[i]));
-    printf("\n  pinned->pageable:");
-    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
-        printf(" %.1f", host_copy_gbs(h_dst, h_pin, n, ts[i]));
+    for (size_t i = 0; i < CEILING_N; i++)
+        printf(" %d", ceiling_threads[i]);
+    ceiling_row("pageable->pinned", h_pin, h_src, n);
+    ceiling_row("pinned->pageable", h_dst, h_pin, n);
     share_nt = 1;
-    printf("\n  pageable->pinned, streaming stores:");
-    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
-        printf(" %.1f", host_copy_gbs(h_pin, h_src, n, ts[i]));
-    printf("\n  pinned->pageable, streaming stores:");
-    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
-        printf(" %.1f", host_copy_gbs(h_dst, h_pin, n, ts[i]));
+    ceiling_row("pageable->pinned, streaming stores", h_pin, h_src, n);
+    ceiling_row("pinned->pageable, streaming stores", h_dst, h_pin, n);
     share_nt = 0;
     printf("\n");
     fflush(stdout);
