@@ -43,3 +43,8 @@ extern "C" __global__ void copy_bytes(const unsigned char *src, unsigned char *d
          i += (unsigned long long)gridDim.x * blockDim.x)
         dst[i] = src[i];
 }
+
+// The module global the workload copies to and from with cuMemcpy (the double's is 64 KiB too).
+extern "C" {
+__device__ unsigned char workload_global[64 * 1024];
+}
