@@ -89,9 +89,9 @@ typedef struct um_stage_task {
 
 struct um_stage_slot {
     int busy;             // owned by a copy (under g.mu)
-    char *pinned;         // nbuf x chunk bytes, CU_MEMHOSTALLOC_PORTABLE
+    char *pinned;         // `arena` bytes, CU_MEMHOSTALLOC_PORTABLE: nbuf buffers of `stride`
     CUcontext pinned_ctx; // current when the buffers were allocated
-    size_t chunk;
+    size_t arena, stride;
     int nbuf;
     CUcontext ev_ctx; // events belong to the context that created them
     int nev;
@@ -451,12 +451,49 @@ static void slot_free(const um_stage_config_t *cfg, um_stage_slot_t *s) {
         cfg->ctx_set_current(cur);
 }
 
-// Gets the slot's buffers and events ready for a copy in context c->ctx.
-static CUresult slot_prepare(um_stage_copy_t *c) {
+// Pinned memory is bought with traffic. Pinning costs ~0.46 ms per MiB to allocate and ~0.11
+// ms per MiB to free on the H100 machine (48 MiB: 22 ms + 5 ms), while staging saves ~0.12
+// ms per MiB moved (7 GB/s pageable against ~40 GB/s staged): a full 48 MiB set made for
+// one 293 MiB copy ate the whole gain (recall_demo's upload: 36.9 ms staged with 48 MiB
+// against 41.6 ms plain, 22.9 ms with 16 MiB; tools/gpu/wall_phases.py, 2026-11-25). So a
+// slot's pinned arena is at most 1/UM_STAGE_TRAFFIC_PER_PINNED of the bytes the engine has
+// staged (this copy included), rounded up to a power of two, at least UM_STAGE_MIN_ARENA,
+// at most buffers x chunk; it is replaced by a larger one as traffic grows (doubling: the
+// arenas a process ever allocates add up to less than twice the last).
+#define UM_STAGE_TRAFFIC_PER_PINNED 32
+#define UM_STAGE_MIN_ARENA ((size_t)4 << 20)
+
+static size_t arena_for(const um_stage_config_t *cfg, size_t bytes) {
+    size_t most = cfg->chunk * (size_t)cfg->buffers;
+    size_t traffic = (size_t)atomic_load(&g.staged_bytes) + bytes;
+    size_t want = UM_STAGE_MIN_ARENA;
+    while (want < traffic / UM_STAGE_TRAFFIC_PER_PINNED && want < most)
+        want *= 2;
+    return want < most ? want : most;
+}
+
+// The arena is cut into at most `buffers` equal buffers, each at least min_piece (so every
+// pool thread gets work without pieces so small that driver calls dominate) and at most
+// chunk, a multiple of 64 KiB.
+static size_t stride_for(const um_stage_config_t *cfg, size_t arena) {
+    size_t per = (arena / (size_t)cfg->buffers + UM_STAGE_MIN_CHUNK - 1) & ~(UM_STAGE_MIN_CHUNK - 1);
+    if (per < cfg->min_piece)
+        per = cfg->min_piece;
+    if (per > cfg->chunk)
+        per = cfg->chunk;
+    return per <= arena / 2 ? per : arena / 2 & ~(UM_STAGE_MIN_CHUNK - 1);
+}
+
+// Gets the slot's buffers and events ready for a copy of `bytes` in context c->ctx.
+static CUresult slot_prepare(um_stage_copy_t *c, size_t bytes) {
     um_stage_slot_t *s = c->s;
     const um_stage_config_t *cfg = &c->cfg;
-    if (s->pinned != NULL && (s->chunk != cfg->chunk || s->nbuf != cfg->buffers))
-        slot_free(cfg, s); // reconfigured since these buffers were made
+    size_t arena = arena_for(cfg, bytes);
+    // Smaller than this copy's share of traffic, or made under another configuration: a new
+    // arena (slot_free first waits for DMAs an earlier async H2D left on these buffers).
+    if (s->pinned != NULL && (s->arena < arena || s->arena > cfg->chunk * (size_t)cfg->buffers ||
+                              s->stride != stride_for(cfg, s->arena)))
+        slot_free(cfg, s);
     if (s->nev > 0 && (s->ev_ctx != c->ctx || s->nev != cfg->buffers)) {
         slot_sync_pending(cfg, s);
         for (int b = 0; b < s->nev; b++)
@@ -465,14 +502,16 @@ static CUresult slot_prepare(um_stage_copy_t *c) {
     }
     if (s->pinned == NULL) {
         void *p = NULL;
-        CUresult r = cfg->mem_host_alloc(&p, cfg->chunk * (size_t)cfg->buffers,
-                                         CU_MEMHOSTALLOC_PORTABLE);
+        CUresult r = cfg->mem_host_alloc(&p, arena, CU_MEMHOSTALLOC_PORTABLE);
         if (r != CUDA_SUCCESS)
             return r;
         s->pinned = p;
         s->pinned_ctx = c->ctx;
-        s->chunk = cfg->chunk;
-        s->nbuf = cfg->buffers;
+        s->arena = arena;
+        s->stride = stride_for(cfg, arena);
+        s->nbuf = (int)(arena / s->stride);
+        if (s->nbuf > cfg->buffers)
+            s->nbuf = cfg->buffers;
     }
     if (s->nev == 0) {
         s->ev_ctx = c->ctx;
@@ -549,14 +588,14 @@ static void slot_release(um_stage_copy_t *c) {
 // of their own queued pieces, block on the oldest DMA when no host piece is in flight, or
 // sleep until a piece finishes (briefly, when DMAs are also outstanding, to poll them).
 
-// Piece size for this copy: the configured chunk, or smaller so that a mid-size copy still
+// Piece size for this copy: a whole buffer, or smaller so that a mid-size copy still
 // spreads over every buffer (and hence every pool thread).
-static size_t piece_size(const um_stage_config_t *cfg, size_t bytes) {
-    size_t per = (bytes + (size_t)cfg->buffers - 1) / (size_t)cfg->buffers;
+static size_t piece_size(const um_stage_config_t *cfg, const um_stage_slot_t *s, size_t bytes) {
+    size_t per = (bytes + (size_t)s->nbuf - 1) / (size_t)s->nbuf;
     per = (per + UM_STAGE_MIN_CHUNK - 1) & ~(UM_STAGE_MIN_CHUNK - 1);
     if (per < cfg->min_piece)
         per = cfg->min_piece;
-    return per < cfg->chunk ? per : cfg->chunk;
+    return per < s->stride ? per : s->stride;
 }
 
 #define PIECE_LEN(k) ((k) + 1 < n ? piece : bytes - (k)*piece)
@@ -565,8 +604,8 @@ static CUresult pipe_htod(um_stage_copy_t *c, CUdeviceptr dst, const char *src, 
                           CUstream stream, int sync) {
     const um_stage_config_t *cfg = &c->cfg;
     um_stage_slot_t *s = c->s;
-    const int B = cfg->buffers;
-    const size_t piece = piece_size(cfg, bytes), n = (bytes + piece - 1) / piece;
+    const int B = s->nbuf;
+    const size_t piece = piece_size(cfg, s, bytes), n = (bytes + piece - 1) / piece;
     size_t chunk_of[UM_STAGE_MAX_BUFFERS];
     unsigned char host[UM_STAGE_MAX_BUFFERS] = {0}; // a fill is queued or running
     size_t nf = 0, issued = 0;                      // pieces filled / DMAs queued so far
@@ -595,7 +634,7 @@ static CUresult pipe_htod(um_stage_copy_t *c, CUdeviceptr dst, const char *src, 
             host[b] = 0;
             inflight--;
             size_t k = chunk_of[b];
-            r = cfg->memcpy_htod_async(dst + k * piece, s->pinned + (size_t)b * s->chunk,
+            r = cfg->memcpy_htod_async(dst + k * piece, s->pinned + (size_t)b * s->stride,
                                        PIECE_LEN(k), stream);
             if (r == CUDA_SUCCESS && (r = cfg->event_record(s->ev[b], stream)) != CUDA_SUCCESS)
                 unsafe = 1;
@@ -616,7 +655,7 @@ static CUresult pipe_htod(um_stage_copy_t *c, CUdeviceptr dst, const char *src, 
             chunk_of[b] = nf;
             host[b] = 1;
             inflight++;
-            task_enqueue(&s->task[b], s->pinned + (size_t)b * s->chunk, src + nf * piece,
+            task_enqueue(&s->task[b], s->pinned + (size_t)b * s->stride, src + nf * piece,
                          PIECE_LEN(nf), cfg->copy_mode == UM_STAGE_COPY_STREAM);
             nf++;
             progress = 1;
@@ -654,8 +693,8 @@ static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t
                           CUstream stream) {
     const um_stage_config_t *cfg = &c->cfg;
     um_stage_slot_t *s = c->s;
-    const int B = cfg->buffers;
-    const size_t piece = piece_size(cfg, bytes), n = (bytes + piece - 1) / piece;
+    const int B = s->nbuf;
+    const size_t piece = piece_size(cfg, s, bytes), n = (bytes + piece - 1) / piece;
     size_t chunk_of[UM_STAGE_MAX_BUFFERS];
     unsigned char host[UM_STAGE_MAX_BUFFERS] = {0}; // a drain is queued or running
     unsigned char own[UM_STAGE_MAX_BUFFERS] = {0};  // in the fifo with one of our DMAs
@@ -698,7 +737,7 @@ static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t
                 host[b] = 1;
                 inflight++;
                 task_enqueue(&s->task[b], dst + chunk_of[b] * piece,
-                             s->pinned + (size_t)b * s->chunk, PIECE_LEN(chunk_of[b]),
+                             s->pinned + (size_t)b * s->stride, PIECE_LEN(chunk_of[b]),
                              cfg->copy_mode != UM_STAGE_COPY_MEMCPY);
             }
         }
@@ -708,7 +747,7 @@ static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t
         for (int b = 0; b < B && nd < n; b++) {
             if (host[b] || s->in_fifo[b])
                 continue;
-            r = cfg->memcpy_dtoh_async(s->pinned + (size_t)b * s->chunk, src + nd * piece,
+            r = cfg->memcpy_dtoh_async(s->pinned + (size_t)b * s->stride, src + nd * piece,
                                        PIECE_LEN(nd), stream);
             if (r == CUDA_SUCCESS && (r = cfg->event_record(s->ev[b], stream)) != CUDA_SUCCESS)
                 unsafe = 1;
@@ -738,7 +777,7 @@ static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t
                 host[b] = 1;
                 inflight++;
                 task_enqueue(&s->task[b], dst + chunk_of[b] * piece,
-                             s->pinned + (size_t)b * s->chunk, PIECE_LEN(chunk_of[b]),
+                             s->pinned + (size_t)b * s->stride, PIECE_LEN(chunk_of[b]),
                              cfg->copy_mode != UM_STAGE_COPY_MEMCPY);
             }
             continue;
@@ -783,7 +822,7 @@ static CUresult stage(int h2d, CUdeviceptr dptr, void *host, size_t bytes, CUstr
             return CUDA_ERROR_NOT_INITIALIZED;
         return direct_copy(&cfg, h2d, dptr, host, bytes, stream, sync);
     }
-    CUresult r = slot_prepare(&c);
+    CUresult r = slot_prepare(&c, bytes);
     if (r != CUDA_SUCCESS) {
         // No pinned memory or events to be had: nothing moved yet, the driver does the copy.
         slot_release(&c);

@@ -23,8 +23,9 @@
 // polling caller beats the sleeping first design by 6-9 points (H2D) and 2-5 (D2H). Staging
 // wins from 4 MiB up for H2D (2.3-3x there) and from 8 MiB up for D2H (1.2-1.5x at 8 MiB,
 // 2.0x at 16 MiB; 0.9-1.1x at 4 MiB); at 1-2 MiB it ties or loses. Pinned memory per slot:
-// 24 x 2 MiB = 48 MiB; at most 4 slots (192 MiB), allocated only as that many copies run at
-// once.
+// at most 24 x 2 MiB = 48 MiB, grown with the bytes staged (1/32 of them, 4 MiB first: see
+// arena_for in staging.c, pinning costs time too); at most 4 slots (192 MiB), allocated only
+// as that many copies run at once.
 // The shim's options table uses these for UMSHIM_STAGING_THRESHOLD / _CHUNK / _THREADS.
 #define UM_STAGE_DEFAULT_THRESHOLD ((size_t)4 << 20)
 #define UM_STAGE_DEFAULT_CHUNK ((size_t)2 << 20)
@@ -86,8 +87,9 @@ int um_stage_default_threads(void);
 
 // Configures the engine; returns 0, or -1 when a function pointer is missing (the engine is
 // then disabled and um_stage_wants answers 0). Creates nothing: threads start at the first
-// staged copy, and pinned memory (slots x buffers x chunk at most, PORTABLE) is allocated
-// per slot at first use. Calling it again shuts the old engine down first.
+// staged copy, and pinned memory (PORTABLE; slots x buffers x chunk at most) is allocated per
+// slot at first use, small, and replaced by a larger arena as the bytes staged grow.
+// Calling it again shuts the old engine down first.
 int um_stage_init(const um_stage_config_t *cfg);
 
 // Whether a copy of `bytes` should be staged (enabled and at or above the threshold).

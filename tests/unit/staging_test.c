@@ -1030,6 +1030,29 @@ START_TEST(test_shutdown_frees_and_reinit) {
 }
 END_TEST
 
+START_TEST(test_arena_grows_with_traffic) {
+    // Pinned memory is bought with traffic: 4 MiB first, doubled once the bytes staged pass
+    // 32 x the arena, never above buffers x chunk; the old arena is freed before the new one
+    // is made (one arena per slot at a time).
+    um_stage_config_t c = fake_config(2 * MiB, 2, 24, 1);
+    ck_assert_int_eq(um_stage_init(&c), 0);
+    roundtrip(16 * MiB, CU_STREAM_LEGACY, 1, 1);
+    ck_assert_uint_eq(fk.pinned_live_bytes, 4 * MiB);
+    for (int i = 0; i < 3; i++)
+        roundtrip(16 * MiB, CU_STREAM_LEGACY, i & 1, (uint64_t)i + 2);
+    ck_assert_uint_eq(fk.pinned_live_bytes, 4 * MiB); // 128 MiB staged: 1/32 of it is 4 MiB
+    roundtrip(16 * MiB, CU_STREAM_LEGACY, 1, 9);      // 144 MiB / 32 > 4 MiB
+    ck_assert_uint_eq(fk.pinned_live_bytes, 8 * MiB);
+    ck_assert_int_eq(fk.pinned_live, 1);
+    ck_assert_uint_le(fk.pinned_peak_bytes, 8 * MiB);
+    // A configuration whose whole set (buffers x chunk) is under 4 MiB gets just that.
+    um_stage_config_t small = fake_config(256 * KiB, 2, 4, 1);
+    ck_assert_int_eq(um_stage_init(&small), 0);
+    roundtrip(3 * MiB + 5, CU_STREAM_LEGACY, 1, 10);
+    ck_assert_uint_eq(fk.pinned_live_bytes, 1 * MiB);
+}
+END_TEST
+
 START_TEST(test_trim_frees_idle) {
     roundtrip(2 * MiB, CU_STREAM_LEGACY, 1, 1);
     ck_assert_int_gt(fk.pinned_live, 0);
@@ -1247,6 +1270,7 @@ Suite *staging_suite(void) {
     tcase_add_test(limits, test_copy_many_callers_one_thread);
     tcase_add_test(limits, test_slot_reuse_waits_pending_dma);
     tcase_add_test(limits, test_shutdown_frees_and_reinit);
+    tcase_add_test(limits, test_arena_grows_with_traffic);
     tcase_add_test(limits, test_trim_frees_idle);
     tcase_add_test(limits, test_fork_child_resets);
     suite_add_tcase(s, limits);
