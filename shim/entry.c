@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "shim/cupti.h"
 #include "shim/decide.h"
@@ -273,8 +274,14 @@ static void um_fini(void) {
         }
         um_dec_fini();
     }
-    if (um_cfg.staging)
+    if (um_cfg.staging) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         um_stage_shutdown(); // the child's own pool, if it started one
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        UM_DEBUG("exit: staging engine shut down in %.2f ms",
+                 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    }
     um_trace_close();
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Where a program's wall time goes, per umshim variant, on the GPU machine.
 
-    python3 tools/gpu/wall_phases.py [--runs N] --shim libumshim.so -- PROGRAM ARGS...
+    python3 tools/gpu/wall_phases.py [--runs N] [--variant NAME:K=V,...]... [--field REGEX]
+                                     --shim libumshim.so -- PROGRAM ARGS...
 
 Runs PROGRAM without the shim and under several shim variants, interleaved round by round
 (the order rotates), N runs each. Stdout is a terminal, so each line is timestamped as the
@@ -11,10 +12,16 @@ start-up plus whatever the program does before printing), body (first to last li
 shutdown and the driver's own teardown run). Prints the median of each part per variant.
 The program should print a line early and one just before it returns (recall_demo does:
 per-batch lines, then its timing line).
+
+--variant replaces the built-in variants (repeat it; "no-shim" alone means no LD_PRELOAD;
+K=V pairs are the UMSHIM_* environment of that variant). --field adds a column: the median of
+the first number a regular expression's group 1 captures in the program's output (e.g.
+'upload\+norms ([0-9.]+) ms' for recall_demo's upload time).
 """
 import argparse
 import os
 import pty
+import re
 import statistics
 import subprocess
 import sys
@@ -40,6 +47,7 @@ def one(cmd, shim, extra):
     p = subprocess.Popen(cmd, stdout=slave, stderr=subprocess.DEVNULL, env=env)
     os.close(slave)
     first = last = None
+    out = b""
     while True:
         try:
             chunk = os.read(master, 65536)
@@ -47,6 +55,7 @@ def one(cmd, shim, extra):
             break
         if not chunk:
             break
+        out += chunk
         t = time.perf_counter() - t0
         first = t if first is None else first
         last = t
@@ -56,33 +65,59 @@ def one(cmd, shim, extra):
     if rc != 0 or first is None:
         raise SystemExit(f"wall_phases: {' '.join(cmd)} exited {rc}" +
                          (" without output" if first is None else ""))
-    return first, last - first, end - last, end
+    return (first, last - first, end - last, end), out.decode(errors="replace")
+
+
+def parse_variant(text):
+    name, _, pairs = text.partition(":")
+    if name == "no-shim":
+        return name, None
+    env = {}
+    for pair in filter(None, pairs.split(",")):
+        k, eq, v = pair.partition("=")
+        if not eq:
+            raise argparse.ArgumentTypeError(f"{pair!r} is not K=V")
+        env[k] = v
+    return name, env
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=11)
     ap.add_argument("--shim", required=True)
+    ap.add_argument("--variant", type=parse_variant, action="append", default=[])
+    ap.add_argument("--field", type=re.compile)
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
     if not cmd:
         ap.error("no program given (after --)")
-    res = {name: [] for name, _ in VARIANTS}
+    variants = a.variant or VARIANTS
+    res = {name: [] for name, _ in variants}
+    field = {name: [] for name, _ in variants}
     one(cmd, a.shim, None)  # warm-up: file cache, driver load
     for r in range(a.runs):
-        for i in range(len(VARIANTS)):
-            name, extra = VARIANTS[(i + r) % len(VARIANTS)]
-            res[name].append(one(cmd, a.shim, extra))
+        for i in range(len(variants)):
+            name, extra = variants[(i + r) % len(variants)]
+            times, out = one(cmd, a.shim, extra)
+            res[name].append(times)
+            m = a.field.search(out) if a.field else None
+            if m:
+                field[name].append(float(m.group(1)))
     print(f"median of {a.runs} interleaved runs, ms: {' '.join(cmd)}")
     heads = ("start", "body", "exit", "wall")
     print(f"{'variant':<22}" + "".join(f"{h:>9}" for h in heads) +
-          f"{'wall min':>10}{'wall max':>10}")
-    for name, _ in VARIANTS:
+          f"{'wall min':>10}{'wall max':>10}" + ("     field" if a.field else ""))
+    for name, _ in variants:
         cols = list(zip(*res[name]))
         med = [statistics.median(c) * 1e3 for c in cols]
+        extra = ""
+        if a.field:
+            extra = f"{statistics.median(field[name]):10.2f}" if field[name] else f"{'-':>10}"
         print(f"{name:<22}" + "".join(f"{v:9.1f}" for v in med) +
-              f"{min(cols[3]) * 1e3:10.1f}{max(cols[3]) * 1e3:10.1f}")
+              f"{min(cols[3]) * 1e3:10.1f}{max(cols[3]) * 1e3:10.1f}" + extra)
+    if a.field:
+        print(f"field: median of {a.field.pattern!r} in the output")
     sys.stdout.flush()
 
 
