@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Where a program's wall time goes, per umshim variant, on the GPU machine.
+r"""Where a program's wall time goes, per umshim variant, on the GPU machine.
 
     python3 tools/gpu/wall_phases.py [--runs N] [--variant NAME:K=V,...]... [--field REGEX]
                                      --shim libumshim.so -- PROGRAM ARGS...
