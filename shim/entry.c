@@ -256,6 +256,7 @@ static void arm_exit_after_context(void) {
 
 static void um_fini(void) {
     um_in_shim = 1; // exit path: nothing below re-enters the wrappers' logic
+    UM_DEBUG("exit: the shim's exit handler runs");
     // A fork child that calls exit() must not overwrite the parent's stats or policy file
     // with its stale copy, nor call CUPTI in a process where CUDA may not be used.
     if (!um_forked) {

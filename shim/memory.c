@@ -747,7 +747,7 @@ static void host_copy(void *dst, const void *src, size_t n) {
 
 static CUresult do_copy(const copy_t *c) {
     uint64_t t0 = um_now_ns();
-    if (um_cfg.fast) {
+    if (um_cfg.fast && !um_cfg.staging) {
         CUresult r = real_copy(c);
         if (r == CUDA_SUCCESS && c->op == OP_HTOD) {
             um_stat_add(UM_ST_copies_h2d, 1);
@@ -766,14 +766,17 @@ static CUresult do_copy(const copy_t *c) {
 
     // The strategy is the policy's (stored with the allocation); the shim only refuses
     // what cannot be done safely here.
+    // Passthrough with UMSHIM_STAGING=1 runs the transfer engine alone, on whatever device
+    // memory the program allocated (so profiling users can A/B it).
     um_copy_t how = UM_COPY_DRIVER;
     const um_rec_t *m = NULL; // the managed/device side
-    if (um_cfg.mode != UM_MODE_PASSTHROUGH && !um_capture_active()) {
-        if (dir == UM_DIR_H2D && dk) {
-            how = d.decision.copy_h2d;
+    int rewrite = um_cfg.mode != UM_MODE_PASSTHROUGH;
+    if ((rewrite || um_cfg.staging) && !um_capture_active()) {
+        if (dir == UM_DIR_H2D && is_dev_side(dk, &d)) {
+            how = rewrite ? d.decision.copy_h2d : UM_COPY_STAGED;
             m = &d;
-        } else if (dir == UM_DIR_D2H && sk) {
-            how = s.decision.copy_d2h;
+        } else if (dir == UM_DIR_D2H && is_dev_side(sk, &s)) {
+            how = rewrite ? s.decision.copy_d2h : UM_COPY_STAGED;
             m = &s;
         }
         if (how == UM_COPY_HOST && (m == NULL || !(m->flags & UM_REC_REWRITTEN) || c->async))
@@ -1528,8 +1531,11 @@ UM_EXPORT CUresult cuInit(unsigned int flags) {
 
 // Pinned staging buffers and events belong to a context: release idle ones before it goes.
 static void before_ctx_teardown(void) {
-    if (um_cfg.staging)
+    if (um_cfg.staging) {
+        UM_DEBUG("context teardown: freeing idle staging buffers");
         um_stage_trim();
+        UM_DEBUG("context teardown: staging buffers freed");
+    }
 }
 
 typedef struct {

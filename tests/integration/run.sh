@@ -10,8 +10,9 @@
 #              says (passthrough: no extra managed allocations, no prefetch/advise; managed:
 #              managed allocations, no prefetch/advise; prefetch: managed + prefetches; auto:
 #              managed allocations kept); the passthrough trace holds exactly the program's
-#              events (trace_check); the stats file names the mode; with UMSHIM_HASH=1 every
-#              mode reports the same hash of all device-to-host data.
+#              events (trace_check); the stats file names the mode; passthrough with
+#              UMSHIM_STAGING=1 stages large copies and rewrites nothing; with UMSHIM_HASH=1
+#              every mode reports the same hash of all device-to-host data.
 #   badinput   UMSHIM_MODE=bogus (and a bad byte value): one warning naming the variable and
 #              its accepted values, default mode used, output unchanged.
 #   guard      the oversubscription guard with UMSHIM_DEVICE_BUDGET / free memory minus margin,
@@ -155,10 +156,20 @@ modes)
         esac
         hashes+=("$(stat_of $mode d2h_hash)")
     done
+    # Passthrough with the transfer engine on its own (UMSHIM_STAGING=1): output unchanged,
+    # nothing rewritten, and the large pageable copies really went through the engine.
+    run pt_staging 1 UMSHIM_MODE=passthrough UMSHIM_STAGING=1 UMSHIM_STAGING_THRESHOLD=64K \
+        UMSHIM_STAGING_THREADS=2 UMSHIM_HASH=1
+    same_as_baseline pt_staging
+    [ "$(val pt_staging count.cuMemAllocManaged)" = "$(val baseline count.cuMemAllocManaged)" ] ||
+        fail "passthrough + staging: $(val pt_staging count.cuMemAllocManaged) managed allocations, without the shim $(val baseline count.cuMemAllocManaged)"
+    [ "$(stat_of pt_staging staged_copies)" -gt 0 ] 2>/dev/null ||
+        fail "passthrough + staging: staged_copies '$(stat_of pt_staging staged_copies)' (UMSHIM_STAGING=1 staged nothing)"
+    hashes+=("$(stat_of pt_staging d2h_hash)")
     # UMSHIM_HASH=1: the FNV-1a of all device-to-host data is the same in every mode.
     if [ -z "${hashes[0]}" ] || [ "$(printf '%s\n' "${hashes[@]}" | sort -u | wc -l)" != 1 ] ||
         [ "${hashes[0]}" = 0000000000000000 ]; then
-        fail "d2h_hash per mode (passthrough managed prefetch auto): ${hashes[*]}"
+        fail "d2h_hash per mode (passthrough managed prefetch auto, passthrough + staging): ${hashes[*]}"
     fi
     ;;
 readmostly)
