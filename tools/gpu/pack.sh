@@ -19,6 +19,7 @@ targets=(
     //tests/bench:shim_overhead
     //tests/bench:alternating
     //tests/gpu:staging_bench
+    //tests/gpu:batch_copy_bench
 )
 files=()
 if [ -f tests/gpu/MANIFEST ]; then

@@ -93,9 +93,11 @@ run_bench() {
     local ab_flags=(--batches 10 --validate 0)
     if [ -x "$bin/umshim" ]; then
         header "umshim ab -- recall_demo ${ab_flags[*]}"
-        "$bin/umshim" ab --runs 5 --html "$out/ab-recall.html" -- "$bin/recall_demo" "${ab_flags[@]}"
+        # 11 runs a mode: start-up (the demo's CPU data generation, process and driver
+        # teardown) swings +-100 ms between runs, more than what the modes change.
+        "$bin/umshim" ab --runs 11 --html "$out/ab-recall.html" -- "$bin/recall_demo" "${ab_flags[@]}"
         header "umshim ab -- alternating 64 20"
-        "$bin/umshim" ab --runs 5 --html "$out/ab-alternating.html" -- "$bin/alternating" 64 20
+        "$bin/umshim" ab --runs 11 --html "$out/ab-alternating.html" -- "$bin/alternating" 64 20
     fi
     if [ -x "$bin/recall_demo_um" ]; then
         header "hand port vs shimmed legacy demo (auto), 5 interleaved runs"
@@ -107,7 +109,15 @@ run_bench() {
     fi
     if [ -x "$bin/recall_demo" ]; then
         header "where the demo's wall time goes, per variant (tools/gpu/wall_phases.py)"
-        python3 tools/gpu/wall_phases.py --runs 11 --shim "$shim" -- "$bin/recall_demo" "${ab_flags[@]}"
+        python3 tools/gpu/wall_phases.py --runs 11 --shim "$shim" --field 'upload\+norms ([0-9.]+) ms' \
+            -- "$bin/recall_demo" "${ab_flags[@]}"
+        if [ -x "$bin/alternating" ]; then
+            python3 tools/gpu/wall_phases.py --runs 11 --shim "$shim" -- "$bin/alternating" 64 20
+        fi
+    fi
+    if [ -x "$bin/batch_copy_bench" ]; then
+        header "a legacy batch's copies: legacy vs what a shim can do vs hand port"
+        "$bin/batch_copy_bench"
     fi
     if [ -x "$bin/umshim" ]; then
         header "umshim bench transfer"

@@ -30,6 +30,7 @@ import time
 VARIANTS = [
     ("no-shim", None),
     ("passthrough", {"UMSHIM_MODE": "passthrough"}),
+    ("passthrough staging=1", {"UMSHIM_MODE": "passthrough", "UMSHIM_STAGING": "1"}),
     ("auto", {"UMSHIM_MODE": "auto"}),
     ("auto staging=0", {"UMSHIM_MODE": "auto", "UMSHIM_STAGING": "0"}),
     ("auto nothing managed", {"UMSHIM_MODE": "auto", "UMSHIM_MANAGED_THRESHOLD": "1T"}),
