@@ -4,6 +4,9 @@
 #   bash tools/gpu/run.sh bench   every benchmark, printing its figures (never pass/fail)
 #   bash tools/gpu/run.sh all     both, suite first
 # Logs go to $OUT (the device tool's folder) when set, else to .gpu/out/.
+# RUN_SECONDS=S bounds the whole run (the device tool allows one command 600 s): each step runs
+# under `timeout`, cut to what is left, and a step with too little time left is skipped and
+# says so. Steps run in the order of what matters most: suite, A/B, transfer engine, the rest.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -20,6 +23,30 @@ if [ ! -x "$bin/umshim" ] && [ ! -f "$shim" ]; then
     exit 2
 fi
 
+deadline=$(($(date +%s) + ${RUN_SECONDS:-86400}))
+
+# left: seconds until the deadline.
+left() {
+    echo $((deadline - $(date +%s)))
+}
+
+# step SECONDS CMD...: CMD under `timeout`, given SECONDS or what is left if less; skipped with
+# one line when under 15 s are left.
+step() {
+    local want=$1 l rc
+    shift
+    l=$(left)
+    if [ "$l" -lt 15 ]; then
+        echo "run.sh: skipped, ${l}s left of RUN_SECONDS: $*"
+        return 124
+    fi
+    [ "$want" -le "$l" ] || want=$l
+    timeout -k 5 "$want" "$@"
+    rc=$?
+    [ "$rc" -ne 124 ] || echo "run.sh: stopped after ${want}s: $*"
+    return "$rc"
+}
+
 header() {
     printf '\n##### %s\n' "$*"
 }
@@ -27,6 +54,7 @@ header() {
 machine() {
     header "machine"
     date -u +%Y-%m-%dT%H:%M:%SZ
+    echo "kernel $(uname -r), $(nproc) CPUs"
     nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader
     echo "commit $(cat "$pack/COMMIT" 2>/dev/null || echo unknown) (the pack's, from tools/gpu/pack.sh)"
 }
@@ -37,7 +65,7 @@ run_suite() {
         # returns at most 8 files).
         local logs rc
         logs=$(mktemp -d)
-        OUT=$logs SUITE_CUPTI=1 bash "$pack/tests/gpu/run_suite.sh" "$pack" 2>&1 | tee "$out/suite.log"
+        OUT=$logs SUITE_CUPTI=1 step 360 bash "$pack/tests/gpu/run_suite.sh" "$pack" 2>&1 | tee "$out/suite.log"
         rc=${PIPESTATUS[0]}
         tar czf "$out/suite-logs.tgz" -C "$logs" . 2>/dev/null
         rm -rf "$logs"
@@ -82,9 +110,16 @@ bench_overhead() {
     rm -rf "$d"
 }
 
+# enough SECONDS NAME: true when SECONDS are left for the shell-level step NAME, else one line.
+enough() {
+    [ "$(left)" -ge "$1" ] && return 0
+    echo "run.sh: skipped, $(left)s left of RUN_SECONDS: $2"
+    return 1
+}
+
+# Most wanted first, so a bounded run (RUN_SECONDS) drops the least wanted.
 run_bench() {
     machine
-    bench_overhead
     # The demo's flags for every comparison: ten batches, one validated query (validation
     # is CPU work that would drown the data movement being compared).
     local demo_flags=(--batches 10 --validate 1)
@@ -95,41 +130,42 @@ run_bench() {
         header "umshim ab -- recall_demo ${ab_flags[*]}"
         # 11 runs a mode: start-up (the demo's CPU data generation, process and driver
         # teardown) swings +-100 ms between runs, more than what the modes change.
-        "$bin/umshim" ab --runs 11 --html "$out/ab-recall.html" -- "$bin/recall_demo" "${ab_flags[@]}"
+        step 120 "$bin/umshim" ab --runs 11 --html "$out/ab-recall.html" -- "$bin/recall_demo" "${ab_flags[@]}"
         header "umshim ab -- alternating 64 20"
-        "$bin/umshim" ab --runs 11 --html "$out/ab-alternating.html" -- "$bin/alternating" 64 20
-    fi
-    if [ -x "$bin/recall_demo_um" ]; then
-        header "hand port vs shimmed legacy demo (auto), 5 interleaved runs"
-        for i in 1 2 3 4 5; do
-            "$bin/recall_demo_um" "${demo_flags[@]}" | grep 'ms/batch' | sed 's/^/hand-port: /'
-            LD_PRELOAD=$shim UMSHIM_MODE=auto "$bin/recall_demo" "${demo_flags[@]}" | grep 'ms/batch' | sed 's/^/shim-auto: /'
-            "$bin/recall_demo" "${demo_flags[@]}" | grep 'ms/batch' | sed 's/^/no-shim:   /'
-        done
-    fi
-    if [ -x "$bin/recall_demo" ]; then
-        header "where the demo's wall time goes, per variant (tools/gpu/wall_phases.py)"
-        python3 tools/gpu/wall_phases.py --runs 11 --shim "$shim" --field 'upload\+norms ([0-9.]+) ms' \
-            -- "$bin/recall_demo" "${ab_flags[@]}"
-        if [ -x "$bin/alternating" ]; then
-            python3 tools/gpu/wall_phases.py --runs 11 --shim "$shim" -- "$bin/alternating" 64 20
-        fi
-    fi
-    if [ -x "$bin/batch_copy_bench" ]; then
-        header "a legacy batch's copies: legacy vs what a shim can do vs hand port"
-        "$bin/batch_copy_bench"
-    fi
-    if [ -x "$bin/umshim" ]; then
-        header "umshim bench transfer"
-        "$bin/umshim" bench transfer --markdown
+        step 90 "$bin/umshim" ab --runs 11 --html "$out/ab-alternating.html" -- "$bin/alternating" 64 20
     fi
     if [ -x "$bin/staging_bench" ]; then
         header "transfer engine"
-        "$bin/staging_bench"
+        step 150 "$bin/staging_bench"
+    fi
+    if [ -x "$bin/recall_demo_um" ] && enough 40 "hand port vs shimmed legacy demo"; then
+        header "hand port vs shimmed legacy demo (auto), 5 interleaved runs"
+        for i in 1 2 3 4 5; do
+            step 20 "$bin/recall_demo_um" "${demo_flags[@]}" | grep 'ms/batch' | sed 's/^/hand-port: /'
+            step 20 env LD_PRELOAD="$shim" UMSHIM_MODE=auto "$bin/recall_demo" "${demo_flags[@]}" | grep 'ms/batch' | sed 's/^/shim-auto: /'
+            step 20 "$bin/recall_demo" "${demo_flags[@]}" | grep 'ms/batch' | sed 's/^/no-shim:   /'
+        done
+    fi
+    if [ -x "$bin/batch_copy_bench" ]; then
+        header "a legacy batch's copies: legacy vs what a shim can do vs hand port"
+        step 60 "$bin/batch_copy_bench"
+    fi
+    enough 60 "shim overhead" && bench_overhead
+    if [ -x "$bin/umshim" ]; then
+        header "umshim bench transfer"
+        step 60 "$bin/umshim" bench transfer --markdown
+    fi
+    if [ -x "$bin/recall_demo" ]; then
+        header "where the demo's wall time goes, per variant (tools/gpu/wall_phases.py)"
+        step 90 python3 tools/gpu/wall_phases.py --runs 11 --shim "$shim" --field 'upload\+norms ([0-9.]+) ms' \
+            -- "$bin/recall_demo" "${ab_flags[@]}"
+        if [ -x "$bin/alternating" ]; then
+            step 60 python3 tools/gpu/wall_phases.py --runs 11 --shim "$shim" -- "$bin/alternating" 64 20
+        fi
     fi
     if [ -x "$bin/recall_bench" ]; then
         header "recall kernels vs cuBLAS"
-        "$bin/recall_bench"
+        step 150 "$bin/recall_bench"
     fi
 }
 
