@@ -5,9 +5,12 @@
 // program made.
 #include "shim/memory.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "shim/decide.h"
 #include "shim/entry.h"
@@ -585,6 +588,28 @@ static int is_dev_side(int known, const um_rec_t *r) {
     return known && r->kind != UM_MEM_HOST;
 }
 
+// Whether every page of the host range [p, p + n) is mapped: mincore() answers ENOMEM for any
+// hole. A host or staged copy through a bad host pointer would fault inside the shim; the
+// driver's own copy gives the program the driver's answer instead. Other mincore() errors
+// (a sandbox without it) say nothing, and the range is taken as mapped. Permissions are not
+// checked: a read-only D2H destination still faults, as it can in the driver's own memcpy.
+static int host_mapped(uint64_t p, uint64_t n) {
+    uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE);
+    if (n == 0)
+        return 1;
+    if (p + n < p || p + n > UINT64_MAX - pg)
+        return 0;
+    uint64_t lo = p & ~(pg - 1), hi = (p + n + pg - 1) & ~(pg - 1);
+    unsigned char vec[4096]; // 16 MiB of 4 KiB pages per call
+    while (lo < hi) {
+        uint64_t len = hi - lo < sizeof vec * pg ? hi - lo : sizeof vec * pg;
+        if (mincore((void *)(uintptr_t)lo, len, vec) != 0 && errno == ENOMEM)
+            return 0;
+        lo += len;
+    }
+    return 1;
+}
+
 // cuMemcpy(Async) leaves the direction to the pointers. A side the registry does not know is
 // host memory unless the driver says it is device memory: module globals (cuModuleGetGlobal)
 // and IPC-opened memory were never allocated through the shim, and the shim must never read
@@ -791,6 +816,12 @@ static CUresult do_copy(const copy_t *c) {
                                                  : (dk && d.kind == UM_MEM_HOST);
             if (!um_cfg.staging || other_pinned || !um_stage_wants(c->n))
                 how = UM_COPY_DRIVER;
+        }
+        uint64_t host_at = dir == UM_DIR_H2D ? c->src : c->dst;
+        if (how != UM_COPY_DRIVER && !host_mapped(host_at, c->n)) {
+            UM_LOG_ONCE(UM_LOG_WARNING, "a copy names unmapped host memory at 0x%llx; the driver "
+                        "copies it (and answers)", (unsigned long long)host_at);
+            how = UM_COPY_DRIVER;
         }
     }
 

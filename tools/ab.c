@@ -292,6 +292,14 @@ static int key_is_bytes(int k) {
     return strstr(um_ab_key_names[k], "bytes") != NULL;
 }
 
+// How many of the first n runs exited with status 0.
+static size_t ran_ok(const um_ab_run_t *runs, size_t n) {
+    size_t ok = 0;
+    for (size_t i = 0; i < n; i++)
+        ok += WIFEXITED(runs[i].status) && WEXITSTATUS(runs[i].status) == 0;
+    return ok;
+}
+
 static const char *fmt_seconds(double v, char *buf, size_t len) {
     if (v < 1.0)
         snprintf(buf, len, "%.2f ms", v * 1e3);
@@ -520,9 +528,7 @@ static void write_html(const char *path, const ab_opts_t *o, const um_ab_run_t *
     um_cli_html_text(f, hash_state > 0 ? "device-to-host data identical in every run: d2h_hash " : "");
     um_cli_html_text(f, hash_line);
     fputs("</p>\n", f);
-    size_t failed = 0;
-    for (size_t i = 0; i < n; i++)
-        failed += !(WIFEXITED(runs[i].status) && WEXITSTATUS(runs[i].status) == 0);
+    size_t failed = n - ran_ok(runs, n);
     if (failed)
         fprintf(f, "<p class=\"bad\">%zu run(s) did not exit with status 0.</p>\n", failed);
     fputs("</body></html>\n", f);
@@ -604,6 +610,13 @@ int um_cmd_ab(int argc, char **argv) {
             if (!run->have_stats)
                 fprintf(stderr, "umshim ab:   no stats: %s\n", serr);
         }
+        // A program that fails in every mode (no GPU, wrong arguments) would fail in every
+        // timed round too: a table of failures would only look like a result.
+        if (r == 0 && ran_ok(runs, done) == 0) {
+            free(runs);
+            return um_cli_error("ab", "'%s' failed in every mode: nothing to compare (logs in %s)",
+                                o.cmd[0], dir);
+        }
     }
 
     putchar('\n');
@@ -623,9 +636,7 @@ int um_cmd_ab(int argc, char **argv) {
                 hash_msg, dir);
         status = UM_EXIT_FAIL;
     }
-    size_t failed = 0;
-    for (size_t i = 0; i < total; i++)
-        failed += !(WIFEXITED(runs[i].status) && WEXITSTATUS(runs[i].status) == 0);
+    size_t failed = total - ran_ok(runs, total);
     if (failed) {
         um_cli_error("ab", "%zu of %zu runs did not exit with status 0 (logs in %s)", failed, total, dir);
         status = UM_EXIT_FAIL;

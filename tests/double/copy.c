@@ -5,7 +5,24 @@
 #include "tests/double/double.h"
 #include "tests/double/impl.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+// A pageable host range with an unmapped page is refused with CUDA_ERROR_INVALID_VALUE rather
+// than faulting in the double's memcpy (mincore() answers ENOMEM for a hole).
+static int d_host_ok(uintptr_t p, size_t n) {
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    if (p + n < p) return 0;
+    uintptr_t lo = p & ~(pg - 1), hi = (p + n + pg - 1) & ~(pg - 1);
+    unsigned char vec[1024];
+    for (; lo < hi; lo += sizeof vec * pg) {
+        size_t len = hi - lo < sizeof vec * pg ? hi - lo : sizeof vec * pg;
+        if (mincore((void *)lo, len, vec) != 0 && errno == ENOMEM) return 0;
+    }
+    return 1;
+}
 
 // --- common path ---
 // `dst_dev`/`src_dev`: that side must be memory the driver knows (device, managed, pinned...).
@@ -22,7 +39,8 @@ static CUresult d_copy(uintptr_t dst, uintptr_t src, size_t n, int dst_dev, int 
     rc = d_stream_get(s, ptds, &st);
     if (rc == CUDA_SUCCESS && !async) rc = d_capture_check_unsafe();
     if (rc == CUDA_SUCCESS && n > 0) {
-        if ((dst_dev && !d_range_ok(dst, n)) || (src_dev && !d_range_ok(src, n)) || !dst || !src)
+        if ((dst_dev && !d_range_ok(dst, n)) || (src_dev && !d_range_ok(src, n)) || !dst || !src ||
+            (!dst_dev && !d_host_ok(dst, n)) || (!src_dev && !d_host_ok(src, n)))
             rc = CUDA_ERROR_INVALID_VALUE;
     }
     if (rc == CUDA_SUCCESS && n > 0) {

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 expect_t expect;
 
@@ -327,6 +329,14 @@ int main(void) {
         // copy just past the end or from a freed buffer may land in mapped memory and succeed.
         printf("htod past end %s\n", rcname(drv.cuMemcpyHtoD(small + SMALL_BYTES - 8, text, 16)));
         printf("dtoh freed %s\n", rcname(drv.cuMemcpyDtoH(back, victim, 16)));
+        // Unmapped host memory on the host side of a copy into or out of a rewritten buffer:
+        // in managed and prefetch modes the shim would copy on the host and fault there.
+        long pg = sysconf(_SC_PAGESIZE);
+        void *hole = mmap(NULL, (size_t)pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (hole != MAP_FAILED && munmap(hole, (size_t)pg) == 0) {
+            printf("htod unmapped host %s\n", rcname(drv.cuMemcpyHtoD(z, hole, BIG_BYTES / 2)));
+            printf("dtoh unmapped host %s\n", rcname(drv.cuMemcpyDtoH(hole, z, BIG_BYTES / 2)));
+        }
     }
     printf("memset invalid %s\n", rcname(drv.cuMemsetD32((CUdeviceptr)0xdead0000ull, 0, 4)));
     // The data survived all of that.

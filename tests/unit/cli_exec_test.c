@@ -363,6 +363,23 @@ START_TEST(test_exec_ab_timeout_kills_hung_run) {
 }
 END_TEST
 
+// A program that fails in every mode (here: always) stops after the first round with one
+// error, instead of timing N rounds of failures into a table.
+START_TEST(test_exec_ab_program_fails_everywhere) {
+    char html[PATH_MAX + 16], work[PATH_MAX + 16];
+    snprintf(html, sizeof html, "%s/fail.html", tmp);
+    snprintf(work, sizeof work, "%s/failwork", tmp);
+    umshim(NULL, ARGS("ab", "--runs", "3", "--shim", FAKE_SHIM, "--html", html, "--out", work, "--",
+                      "/bin/false"));
+    ck_exit(1);
+    ck_err_has("'/bin/false' failed in every mode: nothing to compare");
+    ck_err_has("[4/16]");
+    ck_assert_ptr_null(strstr(res.err, "[5/16]"));
+    ck_assert_ptr_null(strstr(res.out, "vs passthrough"));
+    ck_assert_int_ne(access(html, F_OK), 0);
+}
+END_TEST
+
 START_TEST(test_exec_ab_mismatch_is_loud) {
     char html[PATH_MAX + 16];
     char work[PATH_MAX + 16];
@@ -425,6 +442,7 @@ Suite *cli_exec_suite(void) {
     tcase_add_test(errors, test_exec_target_not_runnable);
     tcase_add_test(errors, test_exec_not_a_trace);
     tcase_add_test(errors, test_exec_ab_mismatch_is_loud);
+    tcase_add_test(errors, test_exec_ab_program_fails_everywhere);
     tcase_add_test(errors, test_exec_ab_timeout_kills_hung_run);
     tcase_add_test(errors, test_exec_bench_without_gpu);
     suite_add_tcase(s, errors);
