@@ -22,16 +22,24 @@ work=${UM_FUZZ_WORK:-/tmp/umshim-fuzz}
 cc=${CC_FUZZ:-clang}
 mkdir -p "$work"
 
-# The policy sources the targets link: pure C, no CUDA.
-srcs=(policy/event.c policy/trace_format.c policy/stats.c policy/policy.c policy/policy_file.c)
+# The sources each target links: pure C, no CUDA.
+sources() {
+    case "$1" in
+    trace_line | policy_file | policy_replay)
+        echo policy/event.c policy/trace_format.c policy/stats.c policy/policy.c policy/policy_file.c ;;
+    *) echo "run.sh: unknown target $1" >&2; return 1 ;;
+    esac
+}
 cflags=(-std=gnu11 -D_GNU_SOURCE -g -O1 -I. -Wall -Wextra -Wno-unused-parameter
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all)
 
 status=0
 for t in "${targets[@]}"; do
     bin="$work/${t}_fuzz"
+    srcs=$(sources "$t")
     echo "== $t: building $bin"
-    "$cc" "${cflags[@]}" "tests/fuzz/${t}_fuzz.c" "${srcs[@]}" -o "$bin"
+    # shellcheck disable=SC2086 # srcs is a list of plain paths
+    "$cc" "${cflags[@]}" "tests/fuzz/${t}_fuzz.c" $srcs -lm -o "$bin"
     mkdir -p "$work/corpus/$t" "$work/crash/$t"
     echo "== $t: fuzzing for ${seconds}s"
     if ! "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
