@@ -16,7 +16,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(trace_line policy_file policy_replay)
+    targets=(trace_line policy_file policy_replay options_value)
 fi
 work=${UM_FUZZ_WORK:-/tmp/umshim-fuzz}
 cc=${CC_FUZZ:-clang}
@@ -27,6 +27,7 @@ sources() {
     case "$1" in
     trace_line | policy_file | policy_replay)
         echo policy/event.c policy/trace_format.c policy/stats.c policy/policy.c policy/policy_file.c ;;
+    options_value) echo shim/options.c shim/log.c ;;
     *) echo "run.sh: unknown target $1" >&2; return 1 ;;
     esac
 }
