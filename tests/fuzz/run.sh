@@ -16,7 +16,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(trace_line policy_file policy_replay options_value)
+    targets=(trace_line policy_file policy_replay options_value recall_file)
 fi
 work=${UM_FUZZ_WORK:-/tmp/umshim-fuzz}
 cc=${CC_FUZZ:-clang}
@@ -28,6 +28,7 @@ sources() {
     trace_line | policy_file | policy_replay)
         echo policy/event.c policy/trace_format.c policy/stats.c policy/policy.c policy/policy_file.c ;;
     options_value) echo shim/options.c shim/log.c ;;
+    recall_file) echo kernels/recall_data.c ;;
     *) echo "run.sh: unknown target $1" >&2; return 1 ;;
     esac
 }
