@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the policy parsers' libFuzzer targets with clang (Bazel's toolchain here is gcc,
+# Builds the parsers' libFuzzer targets (policy files and trace lines, UMSHIM_* option
+# values, recall dataset files, ab's stats files) with clang (Bazel's toolchain here is gcc,
 # which has no libFuzzer) and runs each for a bounded time. Fails on the first crash,
 # sanitizer report or broken invariant; the reproducer is left in the work directory.
 #
@@ -16,7 +17,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(trace_line policy_file policy_replay options_value recall_file)
+    targets=(trace_line policy_file policy_replay options_value recall_file ab_stats)
 fi
 work=${UM_FUZZ_WORK:-/tmp/umshim-fuzz}
 cc=${CC_FUZZ:-clang}
@@ -29,6 +30,7 @@ sources() {
         echo policy/event.c policy/trace_format.c policy/stats.c policy/policy.c policy/policy_file.c ;;
     options_value) echo shim/options.c shim/log.c ;;
     recall_file) echo kernels/recall_data.c ;;
+    ab_stats) echo tools/ab.c tools/cli.c ;; # ab.c calls cli.c's helpers, nothing more
     *) echo "run.sh: unknown target $1" >&2; return 1 ;;
     esac
 }
