@@ -7,6 +7,7 @@
 // runs, and write a self-contained HTML page with an SVG bar chart.
 #include "tools/ab.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -70,7 +71,8 @@ int um_ab_parse_stats(const char *text, um_ab_stats_t *out, char *err, size_t er
             char *end;
             errno = 0;
             out->d2h_hash = strtoull(val, &end, 16);
-            if (errno || *end || strlen(val) > 18) {
+            // strtoull takes a sign, blanks and "0x": the shim writes 16 bare hex digits.
+            if (errno || *end || !isxdigit((unsigned char)val[0]) || strlen(val) > 18) {
                 snprintf(err, errlen, "line %d: d2h_hash '%s' is not hex", lineno, val);
                 return -1;
             }

@@ -158,6 +158,8 @@ START_TEST(test_parse_stats_rejects_garbage) {
     ck_assert_int_eq(um_ab_parse_stats("allocs 4 5\n", &st, err, sizeof err), -1);
     ck_assert_int_eq(um_ab_parse_stats("allocs -4\n", &st, err, sizeof err), -1);
     ck_assert_int_eq(um_ab_parse_stats("d2h_hash xyz\n", &st, err, sizeof err), -1);
+    ck_assert_int_eq(um_ab_parse_stats("d2h_hash -1\n", &st, err, sizeof err), -1);
+    ck_assert_int_eq(um_ab_parse_stats("d2h_hash +ff\n", &st, err, sizeof err), -1);
 }
 END_TEST
 
