@@ -358,6 +358,19 @@ static void print_table(FILE *f, const ab_opts_t *o, const um_ab_run_t *runs, si
         }
         fputc('\n', f);
     }
+    // The spread says whether a ratio near 1.00x is a difference or noise.
+    fprintf(f, "%-30s", "  fastest-slowest run");
+    for (int m = 0; m < o->nmodes; m++) {
+        double lo, hi;
+        if (um_ab_time_range(runs, n, m, &lo, &hi) == 0)
+            snprintf(buf, sizeof buf, "-");
+        else if (hi >= 1.0)
+            snprintf(buf, sizeof buf, "%.2f-%.2f s", lo, hi);
+        else
+            snprintf(buf, sizeof buf, hi >= 0.01 ? "%.1f-%.1f ms" : "%.2f-%.2f ms", lo * 1e3, hi * 1e3);
+        fprintf(f, " %15s", buf);
+    }
+    fputc('\n', f);
     for (int k = 0; k < UM_AB_NKEYS; k++) {
         char label[64];
         snprintf(label, sizeof label, "%s%s", um_ab_key_names[k], key_is_cupti[k] ? "" : "");

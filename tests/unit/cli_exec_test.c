@@ -173,6 +173,15 @@ START_TEST(test_exec_ab_identical_results) {
     ck_exit(0);
     ck_out_has("passthrough");
     ck_out_has("vs passthrough");
+    // The spread of the timed runs, one range per mode (/bin/true: milliseconds).
+    const char *spread = strstr(res.out, "  fastest-slowest run");
+    ck_assert_ptr_nonnull(spread);
+    const char *eol = strchr(spread, '\n');
+    ck_assert_ptr_nonnull(eol);
+    size_t ranges = 0;
+    for (const char *p = spread; (p = strstr(p, " ms")) != NULL && p < eol; p++)
+        ranges++;
+    ck_assert_uint_eq(ranges, 4);
     ck_out_has("identical in all runs (d2h_hash 00000000deadbeef)");
     ck_out_has("not available"); // the fake shim's CUPTI counters say "na"
     ck_err_has("[12/12]");       // progress: 4 instrumented runs, then 2 timed rounds
