@@ -598,17 +598,31 @@ static size_t piece_size(const um_stage_config_t *cfg, const um_stage_slot_t *s,
     return per < s->stride ? per : s->stride;
 }
 
-#define PIECE_LEN(k) ((k) + 1 < n ? piece : bytes - (k)*piece)
+// Length of the piece at `off` of a copy of `bytes` whose full pieces are `piece`: shorter
+// toward a D2H's end (see UM_STAGE_DEFAULT_TAPER), never past the end.
+static size_t piece_at(const um_stage_config_t *cfg, size_t piece, size_t off, size_t bytes,
+                       int taper) {
+    size_t left = bytes - off, len = piece;
+    if (taper && cfg->taper > 0) {
+        size_t t = left / (size_t)cfg->taper;
+        t = (t + UM_STAGE_MIN_CHUNK - 1) & ~(UM_STAGE_MIN_CHUNK - 1);
+        if (t < UM_STAGE_TAPER_MIN)
+            t = UM_STAGE_TAPER_MIN;
+        if (t < len)
+            len = t;
+    }
+    return len < left ? len : left;
+}
 
 static CUresult pipe_htod(um_stage_copy_t *c, CUdeviceptr dst, const char *src, size_t bytes,
                           CUstream stream, int sync) {
     const um_stage_config_t *cfg = &c->cfg;
     um_stage_slot_t *s = c->s;
     const int B = s->nbuf;
-    const size_t piece = piece_size(cfg, s, bytes), n = (bytes + piece - 1) / piece;
-    size_t chunk_of[UM_STAGE_MAX_BUFFERS];
+    const size_t piece = piece_size(cfg, s, bytes);
+    size_t off_of[UM_STAGE_MAX_BUFFERS], len_of[UM_STAGE_MAX_BUFFERS]; // each buffer's piece
     unsigned char host[UM_STAGE_MAX_BUFFERS] = {0}; // a fill is queued or running
-    size_t nf = 0, issued = 0;                      // pieces filled / DMAs queued so far
+    size_t filled = 0, issued = 0;                  // bytes handed to fills / DMAs so far
     int inflight = 0, spun_out = 0;
     unsigned seen = 0;
     CUresult err = CUDA_SUCCESS, r;
@@ -633,9 +647,8 @@ static CUresult pipe_htod(um_stage_copy_t *c, CUdeviceptr dst, const char *src, 
                 continue;
             host[b] = 0;
             inflight--;
-            size_t k = chunk_of[b];
-            r = cfg->memcpy_htod_async(dst + k * piece, s->pinned + (size_t)b * s->stride,
-                                       PIECE_LEN(k), stream);
+            r = cfg->memcpy_htod_async(dst + off_of[b], s->pinned + (size_t)b * s->stride,
+                                       len_of[b], stream);
             if (r == CUDA_SUCCESS && (r = cfg->event_record(s->ev[b], stream)) != CUDA_SUCCESS)
                 unsafe = 1;
             if (r != CUDA_SUCCESS) {
@@ -643,25 +656,26 @@ static CUresult pipe_htod(um_stage_copy_t *c, CUdeviceptr dst, const char *src, 
                 break;
             }
             fifo_push(s, b);
-            issued++;
+            issued += len_of[b];
             progress = 1;
         }
         if (err != CUDA_SUCCESS)
             break;
         // Fill every free buffer.
-        for (int b = 0; b < B && nf < n; b++) {
+        for (int b = 0; b < B && filled < bytes; b++) {
             if (host[b] || s->in_fifo[b])
                 continue;
-            chunk_of[b] = nf;
+            off_of[b] = filled;
+            len_of[b] = piece_at(cfg, piece, filled, bytes, 0);
             host[b] = 1;
             inflight++;
-            task_enqueue(&s->task[b], s->pinned + (size_t)b * s->stride, src + nf * piece,
-                         PIECE_LEN(nf), cfg->copy_mode == UM_STAGE_COPY_STREAM);
-            nf++;
+            task_enqueue(&s->task[b], s->pinned + (size_t)b * s->stride, src + filled, len_of[b],
+                         cfg->copy_mode == UM_STAGE_COPY_STREAM);
+            filled += len_of[b];
             progress = 1;
         }
         // Async: every byte is in pinned memory and queued, the source may be reused.
-        if (issued == n && (!sync || s->fifo_len == 0))
+        if (issued == bytes && (!sync || s->fifo_len == 0))
             break;
         if (progress) {
             spun_out = 0;
@@ -694,11 +708,11 @@ static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t
     const um_stage_config_t *cfg = &c->cfg;
     um_stage_slot_t *s = c->s;
     const int B = s->nbuf;
-    const size_t piece = piece_size(cfg, s, bytes), n = (bytes + piece - 1) / piece;
-    size_t chunk_of[UM_STAGE_MAX_BUFFERS];
+    const size_t piece = piece_size(cfg, s, bytes);
+    size_t off_of[UM_STAGE_MAX_BUFFERS], len_of[UM_STAGE_MAX_BUFFERS]; // each buffer's piece
     unsigned char host[UM_STAGE_MAX_BUFFERS] = {0}; // a drain is queued or running
     unsigned char own[UM_STAGE_MAX_BUFFERS] = {0};  // in the fifo with one of our DMAs
-    size_t nd = 0, drained = 0;                     // DMAs queued / pieces drained so far
+    size_t queued = 0, drained = 0;                 // bytes with DMAs queued / drained so far
     int inflight = 0, spun_out = 0;
     unsigned seen = 0;
     CUresult err = CUDA_SUCCESS, r;
@@ -710,11 +724,11 @@ static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t
             if (host[b] && task_done(&s->task[b])) {
                 host[b] = 0;
                 inflight--;
-                drained++;
+                drained += len_of[b];
                 progress = 1;
             }
         }
-        if (drained == n)
+        if (drained == bytes)
             break;
         // Finished DMAs (oldest first) go to the pool; blocking only when nothing else can
         // happen (see below).
@@ -736,19 +750,19 @@ static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t
                 own[b] = 0;
                 host[b] = 1;
                 inflight++;
-                task_enqueue(&s->task[b], dst + chunk_of[b] * piece,
-                             s->pinned + (size_t)b * s->stride, PIECE_LEN(chunk_of[b]),
-                             cfg->copy_mode != UM_STAGE_COPY_MEMCPY);
+                task_enqueue(&s->task[b], dst + off_of[b], s->pinned + (size_t)b * s->stride,
+                             len_of[b], cfg->copy_mode != UM_STAGE_COPY_MEMCPY);
             }
         }
         if (err != CUDA_SUCCESS)
             break;
         // Queue DMAs into every free buffer.
-        for (int b = 0; b < B && nd < n; b++) {
+        for (int b = 0; b < B && queued < bytes; b++) {
             if (host[b] || s->in_fifo[b])
                 continue;
-            r = cfg->memcpy_dtoh_async(s->pinned + (size_t)b * s->stride, src + nd * piece,
-                                       PIECE_LEN(nd), stream);
+            size_t len = piece_at(cfg, piece, queued, bytes, 1);
+            r = cfg->memcpy_dtoh_async(s->pinned + (size_t)b * s->stride, src + queued, len,
+                                       stream);
             if (r == CUDA_SUCCESS && (r = cfg->event_record(s->ev[b], stream)) != CUDA_SUCCESS)
                 unsafe = 1;
             if (r != CUDA_SUCCESS) {
@@ -757,7 +771,9 @@ static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t
             }
             fifo_push(s, b);
             own[b] = 1;
-            chunk_of[b] = nd++;
+            off_of[b] = queued;
+            len_of[b] = len;
+            queued += len;
             progress = 1;
         }
         if (progress)
@@ -776,9 +792,8 @@ static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t
                 own[b] = 0;
                 host[b] = 1;
                 inflight++;
-                task_enqueue(&s->task[b], dst + chunk_of[b] * piece,
-                             s->pinned + (size_t)b * s->stride, PIECE_LEN(chunk_of[b]),
-                             cfg->copy_mode != UM_STAGE_COPY_MEMCPY);
+                task_enqueue(&s->task[b], dst + off_of[b], s->pinned + (size_t)b * s->stride,
+                             len_of[b], cfg->copy_mode != UM_STAGE_COPY_MEMCPY);
             }
             continue;
         }
@@ -794,8 +809,6 @@ static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t
     }
     return err;
 }
-
-#undef PIECE_LEN
 
 // --- entry points ---
 
@@ -886,6 +899,8 @@ int um_stage_init(const um_stage_config_t *cfg) {
         c.wait_mode = UM_STAGE_DEFAULT_WAIT;
     if (c.min_piece == 0)
         c.min_piece = UM_STAGE_DEFAULT_MIN_PIECE;
+    if (c.taper == 0)
+        c.taper = UM_STAGE_DEFAULT_TAPER;
     c.min_piece = (c.min_piece + UM_STAGE_MIN_CHUNK - 1) & ~(UM_STAGE_MIN_CHUNK - 1);
     if (c.chunk == 0)
         c.chunk = UM_STAGE_DEFAULT_CHUNK;

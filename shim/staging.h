@@ -35,6 +35,14 @@
 // Mid-size copies are cut into pieces of bytes / buffers (every pool thread gets work, and
 // the first DMA or drain starts early), but not below this (per-piece driver calls).
 #define UM_STAGE_DEFAULT_MIN_PIECE ((size_t)256 << 10)
+// A D2H ends with its last piece drained by one thread while the DMA engine idles, so its
+// last pieces taper: each is at most the bytes after it / taper, at least UM_STAGE_TAPER_MIN.
+// One thread drains ~9 GB/s against the DMA's ~53 (staging_bench_results.md), so pieces that
+// shrink by about a seventh each let the drains end close to the last DMA. (An H2D's first
+// fill is the same kind of wait, but an async H2D that fits in the buffers returns without
+// waiting for any DMA, and more, smaller pieces would take that away; H2D is not tapered.)
+#define UM_STAGE_DEFAULT_TAPER 8
+#define UM_STAGE_TAPER_MIN ((size_t)128 << 10)
 // How pool threads copy: libc memcpy, or SSE2 non-temporal stores (x86-64; memcpy elsewhere)
 // for both directions, or non-temporal only when draining into the caller's destination.
 #define UM_STAGE_COPY_MEMCPY 1
@@ -79,6 +87,8 @@ typedef struct {
     int copy_mode;    // UM_STAGE_COPY_*; 0: UM_STAGE_DEFAULT_COPY
     int wait_mode;    // UM_STAGE_WAIT_*; 0: UM_STAGE_DEFAULT_WAIT
     size_t min_piece; // smallest piece of a mid-size copy; 0: UM_STAGE_DEFAULT_MIN_PIECE
+    int taper;        // divisor of a D2H's tapered end (see UM_STAGE_DEFAULT_TAPER); 0: that
+                      // default; < 0: no taper, every piece full size (the earlier design)
 } um_stage_config_t;
 
 // The thread count used when the configuration asks for the default: three quarters of the

@@ -6,14 +6,15 @@
 // the real driver directly and hands its function pointers to um_stage_init, as the shim does.
 //
 //   staging_bench [max_MiB [configs [sizes_MiB [fill_threads]]]]
-//   configs: "threads:chunkMiB[:buffers[:mode[:query[:wait[:min_piece_KiB]]]]],..." (mode:
-//   UM_STAGE_COPY_*, wait: UM_STAGE_WAIT_*; query 0 = no event_query; 0 = the engine's
+//   configs: "threads:chunkMiB[:buffers[:mode[:query[:wait[:min_piece_KiB[:taper]]]]]],..."
+//   (mode: UM_STAGE_COPY_*, wait: UM_STAGE_WAIT_*; query 0 = no event_query; taper -1 = D2H
+//   pieces all full size, N = a D2H's last pieces at most 1/N of what is left; 0 = the engine's
 //   default for every other field). The first config is the one used for the shim-path,
 //   async, cold and managed rows. sizes_MiB: "1,2,4,...". fill_threads: "8,12,16"
 //   (fill-only rows, see below). Sizes under 16 MiB run only the first three configs.
 //
 // Timing: the variants of one size and direction run interleaved, round-robin (2 rounds
-// warm-up, then 7-15 rounds), and the median of each is reported, so slow drifts of the
+// warm-up, then 7-21 rounds), and the median of each is reported, so slow drifts of the
 // machine hit every variant alike. One copy's time is the host wall clock around the call
 // plus cuCtxSynchronize (a pageable copy's host side is most of its cost, and a plain
 // pageable cuMemcpyHtoD may return before its last DMA); CUDA-event time on the legacy stream
@@ -194,6 +195,7 @@ typedef struct {
     int stub;    // fill-only: DMAs and events stubbed out
     int wait;    // UM_STAGE_WAIT_*; 0: the engine's default
     size_t min_piece; // 0: the engine's default
+    int taper;        // 0: the engine's default; < 0: off
 } cfg_t;
 
 static cfg_t cfgs[16], fills[4];
@@ -203,14 +205,16 @@ static size_t threshold = UM_STAGE_DEFAULT_THRESHOLD;
 static void cfg_name(const cfg_t *c, int dflt, char *out, size_t size) {
     int mode = c->mode ? c->mode : UM_STAGE_DEFAULT_COPY;
     static const char *const names[] = {"?", "mc", "nt", "mc/nt"};
-    char t[24], ch[24], b[24], p[32] = "";
+    char t[24], ch[24], b[24], p[32] = "", tp[24] = "";
     snprintf(t, sizeof t, c->threads > 0 ? "%d" : "D", c->threads);
     snprintf(ch, sizeof ch, c->chunk > 0 ? "%zuM" : "D", c->chunk / MiB);
     snprintf(b, sizeof b, c->buffers > 0 ? "%d" : "D", c->buffers);
     if (c->min_piece)
         snprintf(p, sizeof p, " p%zuK", c->min_piece >> 10);
-    snprintf(out, size, "%s t%s c%s b%s %s%s%s%s%s", c->stub ? "fill-only" : "staged", t, ch, b,
-             names[mode & 3], p, c->wait == UM_STAGE_WAIT_SLEEP ? " sleep" : "",
+    if (c->taper)
+        snprintf(tp, sizeof tp, c->taper < 0 ? " flat" : " taper%d", c->taper);
+    snprintf(out, size, "%s t%s c%s b%s %s%s%s%s%s%s", c->stub ? "fill-only" : "staged", t, ch, b,
+             names[mode & 3], p, tp, c->wait == UM_STAGE_WAIT_SLEEP ? " sleep" : "",
              c->query ? "" : " noq", dflt ? "*" : "");
 }
 
@@ -225,6 +229,7 @@ static void use_engine(const cfg_t *c, size_t thr) {
     sc.copy_mode = c->mode;
     sc.wait_mode = c->wait;
     sc.min_piece = c->min_piece;
+    sc.taper = c->taper;
     if (!c->query)
         sc.event_query = NULL;
     if (c->stub) {
@@ -244,7 +249,7 @@ static void use_engine(const cfg_t *c, size_t thr) {
 }
 
 static int reps_for(size_t n) {
-    return n >= 1024 * MiB ? 7 : n >= 256 * MiB ? 9 : n >= 16 * MiB ? 11 : 15;
+    return n >= 1024 * MiB ? 7 : n >= 256 * MiB ? 9 : n >= 64 * MiB ? 11 : 21;
 }
 
 static void flush_caches(void) {
@@ -576,7 +581,7 @@ static void concurrency_check(CUcontext ctx) {
     }
 }
 
-#define FIELDS 7
+#define FIELDS 8
 
 // "a:b:c,..." -> up to `max` rows of up to FIELDS integers (missing fields stay as given).
 static int parse_list(const char *spec, int rows[][FIELDS], int max) {
@@ -623,7 +628,7 @@ int main(int argc, char **argv) {
     ncfgs = parse_list(spec, rows, 16);
     for (int i = 0; i < ncfgs; i++)
         cfgs[i] = (cfg_t){rows[i][0], (size_t)rows[i][1] * MiB, rows[i][2], rows[i][3],
-                          rows[i][4], 0, rows[i][5], (size_t)rows[i][6] << 10};
+                          rows[i][4], 0, rows[i][5], (size_t)rows[i][6] << 10, rows[i][7]};
     if (ncfgs == 0) {
         fprintf(stderr, "no configs in '%s'\n", spec);
         return 2;
@@ -631,7 +636,7 @@ int main(int argc, char **argv) {
     int frows[4][FIELDS] = {{0}};
     nfills = parse_list(fill_spec, frows, 4);
     for (int i = 0; i < nfills; i++)
-        fills[i] = (cfg_t){frows[i][0], 2 * MiB, 2 * frows[i][0], UM_STAGE_COPY_STREAM, 1, 1, 0, 0};
+        fills[i] = (cfg_t){frows[i][0], 2 * MiB, 2 * frows[i][0], UM_STAGE_COPY_STREAM, 1, 1, 0, 0, 0};
     int srows[16][FIELDS];
     int nsizes = parse_list(size_spec, srows, 16);
     if (getenv("STAGING_BENCH_THRESHOLD_MIB"))

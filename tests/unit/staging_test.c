@@ -83,6 +83,8 @@ static struct {
     atomic_int delay_us;
     fake_inject_t htod, dtoh, record, esync, equery, halloc, ecreate;
     atomic_int stream_syncs;
+    size_t dtoh_len[FAKE_MAX_PINNED]; // sizes of the D2H DMAs, in the order they were queued
+    int ndtoh;
 } fk = {.mu = PTHREAD_MUTEX_INITIALIZER, .progress = PTHREAD_COND_INITIALIZER};
 
 static __thread CUcontext fake_cur_ctx = FAKE_CTX1;
@@ -346,6 +348,10 @@ static CUresult fake_memcpy_htod_async(CUdeviceptr dst, const void *src, size_t 
 
 static CUresult fake_memcpy_dtoh_async(void *dst, CUdeviceptr src, size_t n, CUstream s) {
     CUresult r = inject(&fk.dtoh);
+    pthread_mutex_lock(&fk.mu);
+    if (r == CUDA_SUCCESS && fk.ndtoh < FAKE_MAX_PINNED)
+        fk.dtoh_len[fk.ndtoh++] = n;
+    pthread_mutex_unlock(&fk.mu);
     return r != CUDA_SUCCESS ? r : fake_copy(dst, (const void *)(uintptr_t)src, n, s, 1);
 }
 
@@ -601,6 +607,61 @@ START_TEST(test_copy_chunk_configs) {
         roundtrip(7 * MiB + 3, CU_STREAM_LEGACY, 1, i);
         roundtrip(9 * MiB + 1, CU_STREAM_LEGACY, 0, i + 7);
     }
+}
+END_TEST
+
+// The D2H DMAs of one copy of n bytes under `taper`, after a byte-exact round trip.
+static int dtoh_pieces(int taper, size_t n, size_t *len, int max) {
+    um_stage_config_t c = fake_config(1 * MiB, 4, 8, 1);
+    c.taper = taper;
+    ck_assert_int_eq(um_stage_init(&c), 0);
+    pthread_mutex_lock(&fk.mu);
+    fk.ndtoh = 0;
+    pthread_mutex_unlock(&fk.mu);
+    roundtrip(n, CU_STREAM_LEGACY, 1, 5);
+    pthread_mutex_lock(&fk.mu);
+    int k = fk.ndtoh < max ? fk.ndtoh : max;
+    memcpy(len, fk.dtoh_len, (size_t)k * sizeof *len);
+    pthread_mutex_unlock(&fk.mu);
+    return k;
+}
+
+START_TEST(test_dtoh_last_pieces_taper) {
+    // 20 MiB + 5: full pieces (the slot's buffer size, P) first; then each piece is at most
+    // an eighth of what is left (and at least 128 KiB): non-increasing, ending small.
+    const size_t n = 20 * MiB + 5;
+    size_t len[FAKE_MAX_PINNED], sum = 0;
+    int k = dtoh_pieces(0, n, len, FAKE_MAX_PINNED);
+    ck_assert_int_lt(k, FAKE_MAX_PINNED);
+    const size_t P = len[0];
+    ck_assert_uint_ge(P, 256 * KiB);
+    for (int i = 0; i < k; i++) {
+        size_t after = n - sum - len[i];
+        sum += len[i];
+        if (i > 0)
+            ck_assert_uint_le(len[i], len[i - 1]);
+        size_t cap = (after + len[i]) / UM_STAGE_DEFAULT_TAPER + 64 * KiB; // 64 KiB rounding
+        if (len[i] < P && i + 1 < k) // a tapered piece, not the remainder
+            ck_assert_uint_le(len[i], cap > UM_STAGE_TAPER_MIN ? cap : UM_STAGE_TAPER_MIN);
+        if (i + 1 < k)
+            ck_assert_uint_ge(len[i], UM_STAGE_TAPER_MIN);
+    }
+    ck_assert_uint_eq(sum, n);
+    ck_assert_uint_le(len[k - 1], UM_STAGE_TAPER_MIN);
+    ck_assert_uint_le(len[k - 2], UM_STAGE_TAPER_MIN);
+    ck_assert_int_gt(k, (int)((n + P - 1) / P)); // more pieces than untapered
+}
+END_TEST
+
+START_TEST(test_dtoh_taper_off_full_pieces) {
+    const size_t n = 20 * MiB + 5;
+    size_t len[FAKE_MAX_PINNED];
+    int k = dtoh_pieces(-1, n, len, FAKE_MAX_PINNED);
+    const size_t P = len[0];
+    ck_assert_int_eq(k, (int)((n + P - 1) / P));
+    for (int i = 0; i + 1 < k; i++)
+        ck_assert_uint_eq(len[i], P);
+    ck_assert_uint_eq(len[k - 1], n - (size_t)(k - 1) * P);
 }
 END_TEST
 
@@ -1250,6 +1311,8 @@ Suite *staging_suite(void) {
     tcase_add_test(core, test_copy_sizes_byte_exact);
     tcase_add_test(core, test_copy_chunk_configs);
     tcase_add_test(core, test_copy_unaligned_both_modes);
+    tcase_add_test(core, test_dtoh_last_pieces_taper);
+    tcase_add_test(core, test_dtoh_taper_off_full_pieces);
     tcase_add_test(core, test_copy_null_and_legacy_streams);
     tcase_add_test(core, test_htod_stream_order);
     tcase_add_test(core, test_dtoh_stream_order);
