@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine, from the repo root, over the pack made by tools/gpu/pack.sh:
 #   bash tools/gpu/run.sh suite   the real-GPU test suite; ends with `N passed, N failed`
-#   bash tools/gpu/run.sh bench   every benchmark, printing its figures (never pass/fail)
+#   bash tools/gpu/run.sh bench [STEP...]   the benchmarks (all, or the named steps: see
+#                                 bench_steps below), printing their figures (never pass/fail)
 #   bash tools/gpu/run.sh all     both, suite first
 # Logs go to $OUT (the device tool's folder) when set, else to .gpu/out/.
 # RUN_SECONDS=S bounds the whole run (the device tool allows one command 600 s): each step runs
@@ -80,7 +81,7 @@ median() {
     sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "nan" }'
 }
 
-bench_overhead() {
+overhead() {
     header "shim overhead per intercepted call (host µs per call, median of 5 interleaved runs)"
     local d
     d=$(mktemp -d)
@@ -117,61 +118,157 @@ enough() {
     return 1
 }
 
+# The demo's flags for every comparison: ten batches, one validated query (validation is CPU
+# work that would drown the data movement being compared).
+demo_flags=(--batches 10 --validate 1)
+# For the A/B: no CPU validation, whose 1-1.5 s of FP64 work swings +-250 ms between runs and
+# would drown the data movement compared (the d2h hashes prove identical results).
+ab_flags=(--batches 10 --validate 0)
+
+# --- benchmark steps, one function each (bench_NAME), run in the order of `bench_steps` ---
+
+bench_ab_demo() {
+    [ -x "$bin/umshim" ] || return 0
+    header "umshim ab -- recall_demo ${ab_flags[*]}"
+    # 11 runs a mode: start-up (the demo's CPU data generation, process and driver teardown)
+    # swings +-100 ms between runs, more than what the modes change.
+    step 120 "$bin/umshim" ab --runs 11 --html "$out/ab-recall.html" -- "$bin/recall_demo" "${ab_flags[@]}"
+}
+
+bench_ab_alternating() {
+    [ -x "$bin/umshim" ] && [ -x "$bin/alternating" ] || return 0
+    header "umshim ab -- alternating 64 20"
+    step 90 "$bin/umshim" ab --runs 11 --html "$out/ab-alternating.html" -- "$bin/alternating" 64 20
+}
+
+# The suite's CUDA programs under `umshim ab` (auto against passthrough end to end, each run a
+# whole process: context creation and teardown included).
+bench_ab_programs() {
+    [ -x "$bin/umshim" ] || return 0
+    local p
+    for p in streams_async_static many_allocs_static big_alloc_static pipeline_static \
+        graph_capture_static threads_static cublas_gemm_shared; do
+        [ -x "$bin/$p" ] || continue
+        header "umshim ab -- $p"
+        step 40 "$bin/umshim" ab --runs 7 -- "$bin/$p"
+    done
+}
+
+bench_staging() {
+    [ -x "$bin/staging_bench" ] || return 0
+    header "transfer engine"
+    step 150 "$bin/staging_bench"
+}
+
+# The D2H taper (shim/staging.h, UM_STAGE_DEFAULT_TAPER) against full-size pieces and other
+# divisors, side by side at the sizes it matters for; first config = the engine's defaults.
+bench_staging_taper() {
+    [ -x "$bin/staging_bench" ] || return 0
+    header "transfer engine: D2H taper (default 8) vs flat pieces vs taper 4 / 16"
+    step 120 "$bin/staging_bench" 64 "0:0,0:0:0:0:1:0:0:-1,0:0:0:0:1:0:0:4,0:0:0:0:1:0:0:16" "4,8,16,32,64"
+}
+
+bench_handport() {
+    [ -x "$bin/recall_demo_um" ] && [ -x "$bin/recall_demo" ] || return 0
+    header "hand port vs shimmed legacy demo (auto), 5 interleaved runs"
+    local i
+    for i in 1 2 3 4 5; do
+        step 20 "$bin/recall_demo_um" "${demo_flags[@]}" | grep 'ms/batch' | sed 's/^/hand-port: /'
+        step 20 env LD_PRELOAD="$shim" UMSHIM_MODE=auto "$bin/recall_demo" "${demo_flags[@]}" | grep 'ms/batch' | sed 's/^/shim-auto: /'
+        step 20 "$bin/recall_demo" "${demo_flags[@]}" | grep 'ms/batch' | sed 's/^/no-shim:   /'
+    done
+}
+
+# Where auto's per-batch time goes: the legacy demo without the shim, in passthrough, in auto,
+# in auto without staging, in auto with nothing managed (staging only), and the hand port;
+# 5 rounds, order rotating; then the median ms/batch and upload of each.
+bench_demo_variants() {
+    [ -x "$bin/recall_demo_um" ] && [ -x "$bin/recall_demo" ] || return 0
+    header "legacy demo per batch: shim variants and the hand port, 5 rotating rounds"
+    local d names=(no-shim passthrough auto auto-nostaging auto-nomanaged hand-port) i j v cmd
+    d=$(mktemp -d)
+    for i in 0 1 2 3 4; do
+        for j in 0 1 2 3 4 5; do
+            v=${names[$(((i + j) % 6))]}
+            case "$v" in
+                no-shim) cmd=("$bin/recall_demo") ;;
+                passthrough) cmd=(env LD_PRELOAD="$shim" UMSHIM_MODE=passthrough "$bin/recall_demo") ;;
+                auto) cmd=(env LD_PRELOAD="$shim" UMSHIM_MODE=auto "$bin/recall_demo") ;;
+                auto-nostaging) cmd=(env LD_PRELOAD="$shim" UMSHIM_MODE=auto UMSHIM_STAGING=0 "$bin/recall_demo") ;;
+                auto-nomanaged) cmd=(env LD_PRELOAD="$shim" UMSHIM_MODE=auto UMSHIM_MANAGED_THRESHOLD=1024G "$bin/recall_demo") ;;
+                hand-port) cmd=("$bin/recall_demo_um") ;;
+            esac
+            step 30 "${cmd[@]}" "${ab_flags[@]}" | grep 'ms/batch' >>"$d/$v"
+        done
+    done
+    printf '%-16s %5s %14s %14s %14s\n' variant runs "ms/batch" "upload_ms" "data_ms"
+    for v in "${names[@]}"; do
+        [ -f "$d/$v" ] || continue
+        printf '%-16s %5s %14s %14s %14s\n' "$v" "$(wc -l <"$d/$v")" \
+            "$(sed -n 's/.*(\([0-9.]*\) ms\/batch).*/\1/p' "$d/$v" | median)" \
+            "$(sed -n 's/.*upload+norms \([0-9.]*\) ms.*/\1/p' "$d/$v" | median)" \
+            "$(sed -n 's/.*data \([0-9.]*\) ms.*/\1/p' "$d/$v" | median)"
+    done
+    rm -rf "$d"
+}
+
+bench_batch_copy() {
+    [ -x "$bin/batch_copy_bench" ] || return 0
+    header "a legacy batch's copies: legacy vs what a shim can do vs hand port"
+    step 60 "$bin/batch_copy_bench"
+}
+
+bench_overhead() {
+    [ -x "$bin/shim_overhead" ] || return 0
+    enough 60 "shim overhead" && overhead
+}
+
+bench_transfer() {
+    [ -x "$bin/umshim" ] || return 0
+    header "umshim bench transfer"
+    step 60 "$bin/umshim" bench transfer --markdown
+}
+
+bench_wall() {
+    [ -x "$bin/recall_demo" ] || return 0
+    header "where the demo's wall time goes, per variant (tools/gpu/wall_phases.py)"
+    step 90 python3 tools/gpu/wall_phases.py --runs 11 --shim "$shim" --field 'upload\+norms ([0-9.]+) ms' \
+        -- "$bin/recall_demo" "${ab_flags[@]}"
+    if [ -x "$bin/alternating" ]; then
+        step 60 python3 tools/gpu/wall_phases.py --runs 11 --shim "$shim" -- "$bin/alternating" 64 20
+    fi
+}
+
+bench_recall() {
+    [ -x "$bin/recall_bench" ] || return 0
+    header "recall kernels vs cuBLAS"
+    step 150 "$bin/recall_bench"
+}
+
 # Most wanted first, so a bounded run (RUN_SECONDS) drops the least wanted.
+bench_steps=(ab_demo ab_alternating ab_programs staging staging_taper handport demo_variants
+    batch_copy overhead transfer wall recall)
+
+# run_bench [STEP...]: the named steps (default: all, in the order above).
 run_bench() {
     machine
-    # The demo's flags for every comparison: ten batches, one validated query (validation
-    # is CPU work that would drown the data movement being compared).
-    local demo_flags=(--batches 10 --validate 1)
-    # For the A/B: no CPU validation, whose 1-1.5 s of FP64 work swings +-250 ms between runs
-    # and would drown the data movement compared (the d2h hashes prove identical results).
-    local ab_flags=(--batches 10 --validate 0)
-    if [ -x "$bin/umshim" ]; then
-        header "umshim ab -- recall_demo ${ab_flags[*]}"
-        # 11 runs a mode: start-up (the demo's CPU data generation, process and driver
-        # teardown) swings +-100 ms between runs, more than what the modes change.
-        step 120 "$bin/umshim" ab --runs 11 --html "$out/ab-recall.html" -- "$bin/recall_demo" "${ab_flags[@]}"
-        header "umshim ab -- alternating 64 20"
-        step 90 "$bin/umshim" ab --runs 11 --html "$out/ab-alternating.html" -- "$bin/alternating" 64 20
-    fi
-    if [ -x "$bin/staging_bench" ]; then
-        header "transfer engine"
-        step 150 "$bin/staging_bench"
-    fi
-    if [ -x "$bin/recall_demo_um" ] && enough 40 "hand port vs shimmed legacy demo"; then
-        header "hand port vs shimmed legacy demo (auto), 5 interleaved runs"
-        for i in 1 2 3 4 5; do
-            step 20 "$bin/recall_demo_um" "${demo_flags[@]}" | grep 'ms/batch' | sed 's/^/hand-port: /'
-            step 20 env LD_PRELOAD="$shim" UMSHIM_MODE=auto "$bin/recall_demo" "${demo_flags[@]}" | grep 'ms/batch' | sed 's/^/shim-auto: /'
-            step 20 "$bin/recall_demo" "${demo_flags[@]}" | grep 'ms/batch' | sed 's/^/no-shim:   /'
-        done
-    fi
-    if [ -x "$bin/batch_copy_bench" ]; then
-        header "a legacy batch's copies: legacy vs what a shim can do vs hand port"
-        step 60 "$bin/batch_copy_bench"
-    fi
-    enough 60 "shim overhead" && bench_overhead
-    if [ -x "$bin/umshim" ]; then
-        header "umshim bench transfer"
-        step 60 "$bin/umshim" bench transfer --markdown
-    fi
-    if [ -x "$bin/recall_demo" ]; then
-        header "where the demo's wall time goes, per variant (tools/gpu/wall_phases.py)"
-        step 90 python3 tools/gpu/wall_phases.py --runs 11 --shim "$shim" --field 'upload\+norms ([0-9.]+) ms' \
-            -- "$bin/recall_demo" "${ab_flags[@]}"
-        if [ -x "$bin/alternating" ]; then
-            step 60 python3 tools/gpu/wall_phases.py --runs 11 --shim "$shim" -- "$bin/alternating" 64 20
+    local steps=("$@") st
+    [ ${#steps[@]} -gt 0 ] || steps=("${bench_steps[@]}")
+    for st in "${steps[@]}"; do
+        if ! declare -F "bench_$st" >/dev/null; then
+            echo "run.sh: no bench step '$st' (steps: ${bench_steps[*]})"
+            continue
         fi
-    fi
-    if [ -x "$bin/recall_bench" ]; then
-        header "recall kernels vs cuBLAS"
-        step 150 "$bin/recall_bench"
-    fi
+        "bench_$st"
+    done
 }
 
 case "$what" in
     suite) run_suite ;;
-    bench) run_bench 2>&1 | tee "$out/bench.log" ;;
+    bench)
+        shift
+        run_bench "$@" 2>&1 | tee "$out/bench.log"
+        ;;
     all)
         run_suite
         rc=$?
@@ -179,7 +276,7 @@ case "$what" in
         exit "$rc"
         ;;
     *)
-        echo "usage: tools/gpu/run.sh [suite|bench|all]" >&2
+        echo "usage: tools/gpu/run.sh [suite|bench [STEP...]|all]" >&2
         exit 2
         ;;
 esac
