@@ -466,7 +466,7 @@ static void slot_free(const um_stage_config_t *cfg, um_stage_slot_t *s) {
 static size_t arena_for(const um_stage_config_t *cfg, size_t bytes) {
     size_t most = cfg->chunk * (size_t)cfg->buffers;
     size_t traffic = (size_t)atomic_load(&g.staged_bytes) + bytes;
-    size_t want = UM_STAGE_MIN_ARENA;
+    size_t want = cfg->min_arena > UM_STAGE_MIN_ARENA ? cfg->min_arena : UM_STAGE_MIN_ARENA;
     while (want < traffic / UM_STAGE_TRAFFIC_PER_PINNED && want < most)
         want *= 2;
     return want < most ? want : most;

@@ -89,6 +89,9 @@ typedef struct {
     size_t min_piece; // smallest piece of a mid-size copy; 0: UM_STAGE_DEFAULT_MIN_PIECE
     int taper;        // divisor of a D2H's tapered end (see UM_STAGE_DEFAULT_TAPER); 0: that
                       // default; < 0: no taper, every piece full size (the earlier design)
+    size_t min_arena; // pinned bytes a slot starts with (then grown with traffic, see arena_for
+                      // in staging.c; at most buffers x chunk); 0: 4 MiB. Benchmarks set it to
+                      // compare configurations at their steady state from the first copy
 } um_stage_config_t;
 
 // The thread count used when the configuration asks for the default: three quarters of the

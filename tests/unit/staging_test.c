@@ -611,9 +611,10 @@ START_TEST(test_copy_chunk_configs) {
 END_TEST
 
 // The D2H DMAs of one copy of n bytes under `taper`, after a byte-exact round trip.
-static int dtoh_pieces(int taper, size_t n, size_t *len, int max) {
+static int dtoh_pieces(int taper, size_t min_arena, size_t n, size_t *len, int max) {
     um_stage_config_t c = fake_config(1 * MiB, 4, 8, 1);
     c.taper = taper;
+    c.min_arena = min_arena;
     ck_assert_int_eq(um_stage_init(&c), 0);
     pthread_mutex_lock(&fk.mu);
     fk.ndtoh = 0;
@@ -631,7 +632,7 @@ START_TEST(test_dtoh_last_pieces_taper) {
     // an eighth of what is left (and at least 128 KiB): non-increasing, ending small.
     const size_t n = 20 * MiB + 5;
     size_t len[FAKE_MAX_PINNED], sum = 0;
-    int k = dtoh_pieces(0, n, len, FAKE_MAX_PINNED);
+    int k = dtoh_pieces(0, 0, n, len, FAKE_MAX_PINNED);
     ck_assert_int_lt(k, FAKE_MAX_PINNED);
     const size_t P = len[0];
     ck_assert_uint_ge(P, 256 * KiB);
@@ -656,12 +657,28 @@ END_TEST
 START_TEST(test_dtoh_taper_off_full_pieces) {
     const size_t n = 20 * MiB + 5;
     size_t len[FAKE_MAX_PINNED];
-    int k = dtoh_pieces(-1, n, len, FAKE_MAX_PINNED);
+    int k = dtoh_pieces(-1, 0, n, len, FAKE_MAX_PINNED);
     const size_t P = len[0];
+    ck_assert_uint_lt(P, 1 * MiB); // the first copy's arena is 4 MiB: 8 buffers of 512 KiB
     ck_assert_int_eq(k, (int)((n + P - 1) / P));
     for (int i = 0; i + 1 < k; i++)
         ck_assert_uint_eq(len[i], P);
     ck_assert_uint_eq(len[k - 1], n - (size_t)(k - 1) * P);
+}
+END_TEST
+
+START_TEST(test_min_arena_full_pieces_at_once) {
+    // Started at its full 8 x 1 MiB, the arena gives the very first copy 1 MiB pieces.
+    const size_t n = 20 * MiB + 5;
+    size_t len[FAKE_MAX_PINNED];
+    int k = dtoh_pieces(-1, 8 * MiB, n, len, FAKE_MAX_PINNED);
+    ck_assert_int_eq(k, 21);
+    ck_assert_uint_eq(len[0], 1 * MiB);
+    ck_assert_uint_eq(len[20], 5);
+    // Larger than buffers x chunk: capped there.
+    k = dtoh_pieces(-1, 64 * MiB, n, len, FAKE_MAX_PINNED);
+    ck_assert_int_eq(k, 21);
+    ck_assert_uint_le(fk.pinned_peak_bytes, 8 * MiB);
 }
 END_TEST
 
@@ -1313,6 +1330,7 @@ Suite *staging_suite(void) {
     tcase_add_test(core, test_copy_unaligned_both_modes);
     tcase_add_test(core, test_dtoh_last_pieces_taper);
     tcase_add_test(core, test_dtoh_taper_off_full_pieces);
+    tcase_add_test(core, test_min_arena_full_pieces_at_once);
     tcase_add_test(core, test_copy_null_and_legacy_streams);
     tcase_add_test(core, test_htod_stream_order);
     tcase_add_test(core, test_dtoh_stream_order);

@@ -165,7 +165,9 @@ bench_staging() {
 bench_staging_taper() {
     [ -x "$bin/staging_bench" ] || return 0
     header "transfer engine: D2H taper (default 8) vs flat pieces vs taper 4 / 16"
-    step 120 "$bin/staging_bench" 64 "0:0,0:0:0:0:1:0:0:-1,0:0:0:0:1:0:0:4,0:0:0:0:1:0:0:16" "4,8,16,32,64"
+    # Every config starts at the default's full arena (48 MiB), as a program's engine runs once
+    # its traffic has grown it (each config switch sets the engine up anew).
+    step 120 "$bin/staging_bench" 64 "0:0:0:0:1:0:0:0:48,0:0:0:0:1:0:0:-1:48,0:0:0:0:1:0:0:4:48,0:0:0:0:1:0:0:16:48" "4,8,16,32,64"
 }
 
 bench_handport() {
@@ -212,6 +214,29 @@ bench_demo_variants() {
     rm -rf "$d"
 }
 
+# The exit path with the transfer engine on: the shim's debug lines, stamped with the time
+# since start, and the time from the program's last output to its exit (wall_phases' "exit").
+bench_exit_trace() {
+    [ -x "$bin/alternating" ] || return 0
+    header "exit path with staging (UMSHIM_LOG=debug, ms since start)"
+    local v
+    for v in "UMSHIM_MODE=passthrough UMSHIM_STAGING=0" "UMSHIM_MODE=passthrough UMSHIM_STAGING=1" \
+        "UMSHIM_MODE=auto"; do
+        echo "-- $v: alternating 64 20"
+        # shellcheck disable=SC2086
+        step 30 env LD_PRELOAD="$shim" UMSHIM_LOG=debug $v python3 -c '
+import subprocess, sys, time
+t0 = time.perf_counter()
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+for line in p.stderr:
+    if any(w in line for w in ("exit", "teardown", "stag", "shut")):
+        print("%9.1f %s" % ((time.perf_counter() - t0) * 1e3, line.rstrip()))
+p.wait()
+print("%9.1f exited %d" % ((time.perf_counter() - t0) * 1e3, p.returncode))
+' "$bin/alternating" 64 20
+    done
+}
+
 bench_batch_copy() {
     [ -x "$bin/batch_copy_bench" ] || return 0
     header "a legacy batch's copies: legacy vs what a shim can do vs hand port"
@@ -247,7 +272,7 @@ bench_recall() {
 
 # Most wanted first, so a bounded run (RUN_SECONDS) drops the least wanted.
 bench_steps=(ab_demo ab_alternating ab_programs staging staging_taper handport demo_variants
-    batch_copy overhead transfer wall recall)
+    batch_copy overhead transfer wall recall exit_trace)
 
 # run_bench [STEP...]: the named steps (default: all, in the order above).
 run_bench() {
