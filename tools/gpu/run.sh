@@ -160,6 +160,14 @@ bench_staging() {
     step 150 "$bin/staging_bench"
 }
 
+# A D2H's issue batch (DMAs queued per look at finished ones) and prewake (the pool woken at
+# its start), shim/staging.h, against the engine's defaults, every config at the full arena.
+bench_staging_d2h() {
+    [ -x "$bin/staging_bench" ] || return 0
+    header "transfer engine: D2H issue batch and prewake"
+    step 150 "$bin/staging_bench" 64 "0:0:0:0:1:0:0:0:48,0:0:0:0:1:0:0:0:48:2:1,0:0:0:0:1:0:0:0:48:2:-1,0:0:0:0:1:0:0:0:48:-1:1,0:0:0:0:1:0:0:0:48:4:1" "4,8,16,32,64"
+}
+
 # The D2H taper (shim/staging.h, UM_STAGE_DEFAULT_TAPER) against full-size pieces and other
 # divisors, side by side at the sizes it matters for; first config = the engine's defaults.
 bench_staging_taper() {
@@ -214,27 +222,36 @@ bench_demo_variants() {
     rm -rf "$d"
 }
 
-# The exit path with the transfer engine on: the shim's debug lines, stamped with the time
-# since start, and the time from the program's last output to its exit (wall_phases' "exit").
-bench_exit_trace() {
-    [ -x "$bin/alternating" ] || return 0
-    header "exit path with staging (UMSHIM_LOG=debug, ms since start)"
-    local v
-    for v in "UMSHIM_MODE=passthrough UMSHIM_STAGING=0" "UMSHIM_MODE=passthrough UMSHIM_STAGING=1" \
-        "UMSHIM_MODE=auto"; do
-        echo "-- $v: alternating 64 20"
+# Where the exit time goes with the transfer engine on: wall_phases with the exit split at
+# the shim's exit handler (before it: the program's frees and the CUDA runtime's handlers;
+# after: the shim's handler and the driver's teardown), and a variant whose pinned arena is
+# capped at 6 MiB (24 buffers x 256 KiB) to tell pinned memory from the pool's threads.
+bench_exit_split() {
+    local prog
+    for prog in "recall_demo ${ab_flags[*]}" "alternating 64 20"; do
+        [ -x "$bin/${prog%% *}" ] || continue
+        header "exit split: $prog"
         # shellcheck disable=SC2086
-        step 30 env LD_PRELOAD="$shim" UMSHIM_LOG=debug $v python3 -c '
-import subprocess, sys, time
-t0 = time.perf_counter()
-p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-for line in p.stderr:
-    if any(w in line for w in ("exit", "teardown", "stag", "shut")):
-        print("%9.1f %s" % ((time.perf_counter() - t0) * 1e3, line.rstrip()))
-p.wait()
-print("%9.1f exited %d" % ((time.perf_counter() - t0) * 1e3, p.returncode))
-' "$bin/alternating" 64 20
+        step 60 python3 tools/gpu/wall_phases.py --runs 7 --exit-mark --shim "$shim" \
+            --variant no-shim --variant passthrough:UMSHIM_MODE=passthrough \
+            --variant staging:UMSHIM_MODE=passthrough,UMSHIM_STAGING=1 \
+            --variant staging-6M:UMSHIM_MODE=passthrough,UMSHIM_STAGING=1,UMSHIM_STAGING_CHUNK=256K \
+            --variant auto:UMSHIM_MODE=auto -- "$bin"/$prog
     done
+    header "exit: what the staging engine holds (UMSHIM_LOG=debug, one run)"
+    [ -x "$bin/alternating" ] &&
+        env LD_PRELOAD="$shim" UMSHIM_MODE=auto UMSHIM_LOG=debug "$bin/alternating" 64 20 2>&1 >/dev/null |
+        grep -E "exit|teardown"
+    return 0
+}
+
+# Each intercepted call's time inside the shim, passthrough against auto, on the demo
+# (tools/gpu/call_costs.py: from the shim's trace, tracing on in both).
+bench_call_costs() {
+    [ -x "$bin/recall_demo" ] || return 0
+    header "per-call time inside the shim, passthrough vs auto (recall_demo, 3 runs each)"
+    step 90 python3 tools/gpu/call_costs.py --runs 3 --shim "$shim" -- "$bin/recall_demo" \
+        --batches 50 --validate 0
 }
 
 bench_batch_copy() {
@@ -272,7 +289,7 @@ bench_recall() {
 
 # Most wanted first, so a bounded run (RUN_SECONDS) drops the least wanted.
 bench_steps=(ab_demo ab_alternating ab_programs staging staging_taper handport demo_variants
-    batch_copy overhead transfer wall recall exit_trace)
+    batch_copy overhead transfer wall recall exit_split call_costs staging_d2h)
 
 # run_bench [STEP...]: the named steps (default: all, in the order above).
 run_bench() {

@@ -2,7 +2,7 @@
 r"""Where a program's wall time goes, per umshim variant, on the GPU machine.
 
     python3 tools/gpu/wall_phases.py [--runs N] [--variant NAME:K=V,...]... [--field REGEX]
-                                     --shim libumshim.so -- PROGRAM ARGS...
+                                     [--exit-mark] --shim libumshim.so -- PROGRAM ARGS...
 
 Runs PROGRAM without the shim and under several shim variants, interleaved round by round
 (the order rotates), N runs each. Stdout is a terminal, so each line is timestamped as the
@@ -16,7 +16,11 @@ per-batch lines, then its timing line).
 --variant replaces the built-in variants (repeat it; "no-shim" alone means no LD_PRELOAD;
 K=V pairs are the UMSHIM_* environment of that variant). --field adds a column: the median of
 the first number a regular expression's group 1 captures in the program's output (e.g.
-'upload\+norms ([0-9.]+) ms' for recall_demo's upload time).
+'upload\+norms ([0-9.]+) ms' for recall_demo's upload time). --exit-mark runs the shim variants
+with UMSHIM_LOG=debug and splits their exit at the shim's exit handler: the program's last
+line to the handler (its own frees, the CUDA runtime's exit handlers, which run first), and
+the handler to the exit status (the shim's handler, the staging engine's shutdown, the
+driver's teardown).
 """
 import argparse
 import os
@@ -37,18 +41,27 @@ VARIANTS = [
 ]
 
 
-def one(cmd, shim, extra):
+# The shim's debug line at the start of its exit handler (shim/entry.c, um_fini).
+MARK = b"exit: the shim's exit handler runs"
+
+
+def one(cmd, shim, extra, exit_mark=False):
     env = dict(os.environ)
     if extra is not None:
         env["LD_PRELOAD"] = shim
         env.update(extra)
-    # stdout on a terminal, so stdio flushes each line as the program prints it.
+        if exit_mark:
+            env["UMSHIM_LOG"] = "debug"
+    # stdout (and stderr, for the shim's lines) on a terminal, so stdio flushes each line as
+    # the program prints it.
     master, slave = pty.openpty()
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=slave, stderr=subprocess.DEVNULL, env=env)
+    p = subprocess.Popen(cmd, stdout=slave, stderr=slave if exit_mark else subprocess.DEVNULL,
+                         env=env)
     os.close(slave)
-    first = last = None
+    first = last = mark = None
     out = b""
+    pending = b""
     while True:
         try:
             chunk = os.read(master, 65536)
@@ -56,17 +69,24 @@ def one(cmd, shim, extra):
             break
         if not chunk:
             break
-        out += chunk
         t = time.perf_counter() - t0
-        first = t if first is None else first
-        last = t
+        out += chunk
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            if line.startswith(b"umshim:"):  # the shim's own lines are not the program's
+                if MARK in line:
+                    mark = t
+                continue
+            first = t if first is None else first
+            last = t
     os.close(master)
     rc = p.wait()
     end = time.perf_counter() - t0
     if rc != 0 or first is None:
         raise SystemExit(f"wall_phases: {' '.join(cmd)} exited {rc}" +
                          (" without output" if first is None else ""))
-    return (first, last - first, end - last, end), out.decode(errors="replace")
+    split = (mark - last, end - mark) if mark is not None and mark >= last else None
+    return (first, last - first, end - last, end), split, out.decode(errors="replace")
 
 
 def parse_variant(text):
@@ -88,6 +108,7 @@ def main():
     ap.add_argument("--shim", required=True)
     ap.add_argument("--variant", type=parse_variant, action="append", default=[])
     ap.add_argument("--field", type=re.compile)
+    ap.add_argument("--exit-mark", action="store_true")
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
@@ -96,27 +117,39 @@ def main():
     variants = a.variant or VARIANTS
     res = {name: [] for name, _ in variants}
     field = {name: [] for name, _ in variants}
+    split = {name: [] for name, _ in variants}
     one(cmd, a.shim, None)  # warm-up: file cache, driver load
     for r in range(a.runs):
         for i in range(len(variants)):
             name, extra = variants[(i + r) % len(variants)]
-            times, out = one(cmd, a.shim, extra)
+            times, marks, out = one(cmd, a.shim, extra, a.exit_mark)
             res[name].append(times)
+            if marks:
+                split[name].append(marks)
             m = a.field.search(out) if a.field else None
             if m:
                 field[name].append(float(m.group(1)))
     print(f"median of {a.runs} interleaved runs, ms: {' '.join(cmd)}")
     heads = ("start", "body", "exit", "wall")
     print(f"{'variant':<22}" + "".join(f"{h:>9}" for h in heads) +
-          f"{'wall min':>10}{'wall max':>10}" + ("     field" if a.field else ""))
+          f"{'wall min':>10}{'wall max':>10}" + ("     field" if a.field else "") +
+          (f"{'to handler':>11}{'after':>9}" if a.exit_mark else ""))
     for name, _ in variants:
         cols = list(zip(*res[name]))
         med = [statistics.median(c) * 1e3 for c in cols]
         extra = ""
         if a.field:
             extra = f"{statistics.median(field[name]):10.2f}" if field[name] else f"{'-':>10}"
+        if a.exit_mark:
+            sp = list(zip(*split[name]))
+            extra += ("".join(f"{statistics.median(c) * 1e3:{w}.1f}" for c, w in zip(sp, (11, 9)))
+                      if sp else f"{'-':>11}{'-':>9}")
         print(f"{name:<22}" + "".join(f"{v:9.1f}" for v in med) +
               f"{min(cols[3]) * 1e3:10.1f}{max(cols[3]) * 1e3:10.1f}" + extra)
+    if a.exit_mark:
+        print("exit split at the shim's exit handler (UMSHIM_LOG=debug): program's last line "
+              "to the handler (the program's own teardown and the CUDA runtime's exit "
+              "handlers), handler to exit status (the shim's handler, the driver's teardown)")
     if a.field:
         print(f"field: median of {a.field.pattern!r} in the output")
     sys.stdout.flush()
