@@ -277,11 +277,17 @@ static void um_fini(void) {
     }
     if (um_cfg.staging) {
         struct timespec t0, t1;
+        um_stage_stats_t before, after;
+        um_stage_stats(&before);
         clock_gettime(CLOCK_MONOTONIC, &t0);
         um_stage_shutdown(); // the child's own pool, if it started one
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        UM_DEBUG("exit: staging engine shut down in %.2f ms",
-                 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+        um_stage_stats(&after);
+        UM_DEBUG("exit: staging engine shut down in %.2f ms (pinned: %.1f MiB held, %.1f MiB "
+                 "after; %llu frees failed)",
+                 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
+                 (double)before.pinned_bytes / 1048576.0, (double)after.pinned_bytes / 1048576.0,
+                 (unsigned long long)(after.free_failures - before.free_failures));
     }
     um_trace_close();
 }

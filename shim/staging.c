@@ -121,9 +121,11 @@ static struct {
     pthread_t thread[UM_STAGE_MAX_THREADS];
     um_stage_task_t queue; // sentinel of a circular list
     atomic_int nqueued;    // tasks in the queue (pool threads spin on it before sleeping)
+    _Atomic int64_t spin_until; // pool threads spin for work at least until then (prewake)
     int nbusy;
     um_stage_slot_t slot[UM_STAGE_MAX_SLOTS];
     atomic_uint_fast64_t staged_copies, staged_bytes, direct_copies, errors;
+    atomic_uint_fast64_t pinned_bytes, free_failures; // held now; cuMemFreeHost errors
 } g = {
     .mu = PTHREAD_MUTEX_INITIALIZER,
     .work = PTHREAD_COND_INITIALIZER,
@@ -249,17 +251,24 @@ static void *worker_main(void *arg) {
     for (;;) {
         if (g.queue.next == &g.queue && !g.stop) {
             // Spin a little before sleeping: within a copy the next piece usually comes
-            // within microseconds, and a futex wake-up costs tens of them.
+            // within microseconds, and a futex wake-up costs tens of them. A prewake (a D2H
+            // starting) asks for a longer spin, through its first DMA.
             pthread_mutex_unlock(&g.mu);
             int64_t until = now_ns() + UM_STAGE_SPIN_NS;
+            int64_t asked = atomic_load_explicit(&g.spin_until, memory_order_relaxed);
+            if (asked > until)
+                until = asked;
             while (atomic_load_explicit(&g.nqueued, memory_order_relaxed) == 0 && now_ns() < until)
                 for (int i = 0; i < 32; i++)
                     cpu_relax();
             pthread_mutex_lock(&g.mu);
-            while (g.queue.next == &g.queue && !g.stop) {
+            if (g.queue.next == &g.queue && !g.stop) {
+                // One sleep, then the loop spins again: woken by a prewake, the queue is
+                // still empty for a while.
                 g.nsleeping++;
                 pthread_cond_wait(&g.work, &g.mu);
                 g.nsleeping--;
+                continue;
             }
         }
         // At stop, tasks still queued are left to their callers, who run them themselves.
@@ -302,6 +311,16 @@ static void task_enqueue(um_stage_task_t *t, void *dst, const void *src, size_t 
     queue_push(t);
     if (g.nsleeping > 0)
         pthread_cond_signal(&g.work);
+    pthread_mutex_unlock(&g.mu);
+}
+
+// Wakes the pool's sleeping threads to spin until now + ns (a D2H's first drain comes only
+// after its first DMA: the wake-up overlaps that).
+static void pool_prewake(int64_t ns) {
+    atomic_store_explicit(&g.spin_until, now_ns() + ns, memory_order_relaxed);
+    pthread_mutex_lock(&g.mu);
+    if (g.nsleeping > 0)
+        pthread_cond_broadcast(&g.work);
     pthread_mutex_unlock(&g.mu);
 }
 
@@ -444,7 +463,9 @@ static void slot_free(const um_stage_config_t *cfg, um_stage_slot_t *s) {
     if (s->pinned != NULL) {
         if (s->pinned_ctx != now && cfg->ctx_set_current(s->pinned_ctx) == CUDA_SUCCESS)
             now = s->pinned_ctx;
-        cfg->mem_free_host(s->pinned);
+        if (cfg->mem_free_host(s->pinned) != CUDA_SUCCESS)
+            atomic_fetch_add(&g.free_failures, 1);
+        atomic_fetch_sub(&g.pinned_bytes, s->arena);
         s->pinned = NULL;
     }
     if (now != cur)
@@ -508,6 +529,7 @@ static CUresult slot_prepare(um_stage_copy_t *c, size_t bytes) {
         s->pinned = p;
         s->pinned_ctx = c->ctx;
         s->arena = arena;
+        atomic_fetch_add(&g.pinned_bytes, arena);
         s->stride = stride_for(cfg, arena);
         s->nbuf = (int)(arena / s->stride);
         if (s->nbuf > cfg->buffers)
@@ -717,6 +739,8 @@ static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t
     unsigned seen = 0;
     CUresult err = CUDA_SUCCESS, r;
     int unsafe = 0;
+    if (cfg->prewake > 0)
+        pool_prewake(UM_STAGE_PREWAKE_NS);
     while (err == CUDA_SUCCESS) {
         int progress = 0;
         // Finished drains free their buffers.
@@ -756,10 +780,12 @@ static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t
         }
         if (err != CUDA_SUCCESS)
             break;
-        // Queue DMAs into every free buffer.
-        for (int b = 0; b < B && queued < bytes; b++) {
+        // Queue DMAs into free buffers, at most issue_batch before looking again.
+        for (int b = 0, n = 0; b < B && queued < bytes; b++) {
             if (host[b] || s->in_fifo[b])
                 continue;
+            if (cfg->issue_batch > 0 && n++ == cfg->issue_batch)
+                break;
             size_t len = piece_at(cfg, piece, queued, bytes, 1);
             r = cfg->memcpy_dtoh_async(s->pinned + (size_t)b * s->stride, src + queued, len,
                                        stream);
@@ -901,6 +927,10 @@ int um_stage_init(const um_stage_config_t *cfg) {
         c.min_piece = UM_STAGE_DEFAULT_MIN_PIECE;
     if (c.taper == 0)
         c.taper = UM_STAGE_DEFAULT_TAPER;
+    if (c.issue_batch == 0)
+        c.issue_batch = UM_STAGE_DEFAULT_ISSUE_BATCH;
+    if (c.prewake == 0)
+        c.prewake = UM_STAGE_DEFAULT_PREWAKE;
     c.min_piece = (c.min_piece + UM_STAGE_MIN_CHUNK - 1) & ~(UM_STAGE_MIN_CHUNK - 1);
     if (c.chunk == 0)
         c.chunk = UM_STAGE_DEFAULT_CHUNK;
@@ -1014,6 +1044,7 @@ void um_stage_atfork_child(void) {
         }
     }
     atomic_store(&g.nqueued, 0);
+    atomic_store(&g.pinned_bytes, 0);
     g.nthreads = 0;
     g.nsleeping = 0;
     g.nbusy = 0;
@@ -1026,4 +1057,6 @@ void um_stage_stats(um_stage_stats_t *out) {
     out->staged_bytes = atomic_load(&g.staged_bytes);
     out->direct_copies = atomic_load(&g.direct_copies);
     out->errors = atomic_load(&g.errors);
+    out->pinned_bytes = atomic_load(&g.pinned_bytes);
+    out->free_failures = atomic_load(&g.free_failures);
 }
