@@ -121,7 +121,6 @@ static struct {
     pthread_t thread[UM_STAGE_MAX_THREADS];
     um_stage_task_t queue; // sentinel of a circular list
     atomic_int nqueued;    // tasks in the queue (pool threads spin on it before sleeping)
-    _Atomic int64_t spin_until; // pool threads spin for work at least until then (prewake)
     int nbusy;
     um_stage_slot_t slot[UM_STAGE_MAX_SLOTS];
     atomic_uint_fast64_t staged_copies, staged_bytes, direct_copies, errors;
@@ -251,24 +250,17 @@ static void *worker_main(void *arg) {
     for (;;) {
         if (g.queue.next == &g.queue && !g.stop) {
             // Spin a little before sleeping: within a copy the next piece usually comes
-            // within microseconds, and a futex wake-up costs tens of them. A prewake (a D2H
-            // starting) asks for a longer spin, through its first DMA.
+            // within microseconds, and a futex wake-up costs tens of them.
             pthread_mutex_unlock(&g.mu);
             int64_t until = now_ns() + UM_STAGE_SPIN_NS;
-            int64_t asked = atomic_load_explicit(&g.spin_until, memory_order_relaxed);
-            if (asked > until)
-                until = asked;
             while (atomic_load_explicit(&g.nqueued, memory_order_relaxed) == 0 && now_ns() < until)
                 for (int i = 0; i < 32; i++)
                     cpu_relax();
             pthread_mutex_lock(&g.mu);
-            if (g.queue.next == &g.queue && !g.stop) {
-                // One sleep, then the loop spins again: woken by a prewake, the queue is
-                // still empty for a while.
+            while (g.queue.next == &g.queue && !g.stop) {
                 g.nsleeping++;
                 pthread_cond_wait(&g.work, &g.mu);
                 g.nsleeping--;
-                continue;
             }
         }
         // At stop, tasks still queued are left to their callers, who run them themselves.
@@ -311,16 +303,6 @@ static void task_enqueue(um_stage_task_t *t, void *dst, const void *src, size_t 
     queue_push(t);
     if (g.nsleeping > 0)
         pthread_cond_signal(&g.work);
-    pthread_mutex_unlock(&g.mu);
-}
-
-// Wakes the pool's sleeping threads to spin until now + ns (a D2H's first drain comes only
-// after its first DMA: the wake-up overlaps that).
-static void pool_prewake(int64_t ns) {
-    atomic_store_explicit(&g.spin_until, now_ns() + ns, memory_order_relaxed);
-    pthread_mutex_lock(&g.mu);
-    if (g.nsleeping > 0)
-        pthread_cond_broadcast(&g.work);
     pthread_mutex_unlock(&g.mu);
 }
 
@@ -739,8 +721,6 @@ static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t
     unsigned seen = 0;
     CUresult err = CUDA_SUCCESS, r;
     int unsafe = 0;
-    if (cfg->prewake > 0)
-        pool_prewake(UM_STAGE_PREWAKE_NS);
     while (err == CUDA_SUCCESS) {
         int progress = 0;
         // Finished drains free their buffers.
@@ -780,12 +760,10 @@ static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t
         }
         if (err != CUDA_SUCCESS)
             break;
-        // Queue DMAs into free buffers, at most issue_batch before looking again.
-        for (int b = 0, n = 0; b < B && queued < bytes; b++) {
+        // Queue DMAs into every free buffer.
+        for (int b = 0; b < B && queued < bytes; b++) {
             if (host[b] || s->in_fifo[b])
                 continue;
-            if (cfg->issue_batch > 0 && n++ == cfg->issue_batch)
-                break;
             size_t len = piece_at(cfg, piece, queued, bytes, 1);
             r = cfg->memcpy_dtoh_async(s->pinned + (size_t)b * s->stride, src + queued, len,
                                        stream);
@@ -927,10 +905,6 @@ int um_stage_init(const um_stage_config_t *cfg) {
         c.min_piece = UM_STAGE_DEFAULT_MIN_PIECE;
     if (c.taper == 0)
         c.taper = UM_STAGE_DEFAULT_TAPER;
-    if (c.issue_batch == 0)
-        c.issue_batch = UM_STAGE_DEFAULT_ISSUE_BATCH;
-    if (c.prewake == 0)
-        c.prewake = UM_STAGE_DEFAULT_PREWAKE;
     c.min_piece = (c.min_piece + UM_STAGE_MIN_CHUNK - 1) & ~(UM_STAGE_MIN_CHUNK - 1);
     if (c.chunk == 0)
         c.chunk = UM_STAGE_DEFAULT_CHUNK;

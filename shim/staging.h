@@ -43,15 +43,6 @@
 // waiting for any DMA, and more, smaller pieces would take that away; H2D is not tapered.)
 #define UM_STAGE_DEFAULT_TAPER 8
 #define UM_STAGE_TAPER_MIN ((size_t)128 << 10)
-// A D2H queues at most this many DMAs between two looks at the finished ones: each costs the
-// caller a few microseconds of driver calls, and a piece's drain can start only once the
-// caller has seen its DMA finish (queuing all 24 of a 16 MiB copy first held the first drains
-// back by their whole issue time). The copy engine still has the next DMAs queued.
-#define UM_STAGE_DEFAULT_ISSUE_BATCH 0 // 0 here: every free buffer at once (set by measurement)
-// Pool threads asleep when a D2H starts are woken at once and spin for this long, so the wake-
-// up (tens of microseconds) overlaps the first DMA instead of following it.
-#define UM_STAGE_PREWAKE_NS 200000
-#define UM_STAGE_DEFAULT_PREWAKE 0 // 0 here: off (set by measurement)
 // How pool threads copy: libc memcpy, or SSE2 non-temporal stores (x86-64; memcpy elsewhere)
 // for both directions, or non-temporal only when draining into the caller's destination.
 #define UM_STAGE_COPY_MEMCPY 1
@@ -101,10 +92,6 @@ typedef struct {
     size_t min_arena; // pinned bytes a slot starts with (then grown with traffic, see arena_for
                       // in staging.c; at most buffers x chunk); 0: 4 MiB. Benchmarks set it to
                       // compare configurations at their steady state from the first copy
-    int issue_batch;  // D2H: DMAs queued at most per look at finished ones (see
-                      // UM_STAGE_DEFAULT_ISSUE_BATCH); 0: that default; < 0: no limit
-    int prewake;      // D2H: wake sleeping pool threads at the start (UM_STAGE_PREWAKE_NS);
-                      // 0: UM_STAGE_DEFAULT_PREWAKE; > 0: on; < 0: off
 } um_stage_config_t;
 
 // The thread count used when the configuration asks for the default: three quarters of the

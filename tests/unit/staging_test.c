@@ -84,9 +84,7 @@ static struct {
     fake_inject_t htod, dtoh, record, esync, equery, halloc, ecreate;
     atomic_int stream_syncs;
     size_t dtoh_len[FAKE_MAX_PINNED]; // sizes of the D2H DMAs, in the order they were queued
-    int dtoh_queries[FAKE_MAX_PINNED]; // event queries made before each of them
     int ndtoh;
-    int nqueries;
 } fk = {.mu = PTHREAD_MUTEX_INITIALIZER, .progress = PTHREAD_COND_INITIALIZER};
 
 static __thread CUcontext fake_cur_ctx = FAKE_CTX1;
@@ -351,10 +349,8 @@ static CUresult fake_memcpy_htod_async(CUdeviceptr dst, const void *src, size_t 
 static CUresult fake_memcpy_dtoh_async(void *dst, CUdeviceptr src, size_t n, CUstream s) {
     CUresult r = inject(&fk.dtoh);
     pthread_mutex_lock(&fk.mu);
-    if (r == CUDA_SUCCESS && fk.ndtoh < FAKE_MAX_PINNED) {
-        fk.dtoh_queries[fk.ndtoh] = fk.nqueries;
+    if (r == CUDA_SUCCESS && fk.ndtoh < FAKE_MAX_PINNED)
         fk.dtoh_len[fk.ndtoh++] = n;
-    }
     pthread_mutex_unlock(&fk.mu);
     return r != CUDA_SUCCESS ? r : fake_copy(dst, (const void *)(uintptr_t)src, n, s, 1);
 }
@@ -422,7 +418,6 @@ static CUresult fake_event_query(CUevent e) {
         return r;
     fake_event_t *ev = (fake_event_t *)e;
     pthread_mutex_lock(&fk.mu);
-    fk.nqueries++;
     int done = ev->completed >= ev->target;
     pthread_mutex_unlock(&fk.mu);
     return done ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
@@ -608,8 +603,6 @@ START_TEST(test_copy_chunk_configs) {
         c.copy_mode = (int)i % 3 + 1; // every host copy routine
         c.wait_mode = (int)(i / 2) % 2 ? UM_STAGE_WAIT_SLEEP : 0;
         c.min_piece = cfgs[i].min_piece;
-        c.issue_batch = (int)i % 3 - 1; // no limit, the default, one at a time
-        c.prewake = i % 2 ? 1 : -1;
         ck_assert_int_eq(um_stage_init(&c), 0);
         roundtrip(7 * MiB + 3, CU_STREAM_LEGACY, 1, i);
         roundtrip(9 * MiB + 1, CU_STREAM_LEGACY, 0, i + 7);
@@ -686,41 +679,6 @@ START_TEST(test_min_arena_full_pieces_at_once) {
     k = dtoh_pieces(-1, 64 * MiB, n, len, FAKE_MAX_PINNED);
     ck_assert_int_eq(k, 21);
     ck_assert_uint_le(fk.pinned_peak_bytes, 8 * MiB);
-}
-END_TEST
-
-// The event queries made before each D2H DMA of one 8 MiB copy (8 buffers of 1 MiB).
-static int dtoh_queries(int issue_batch, int *q, int max) {
-    um_stage_config_t c = fake_config(1 * MiB, 4, 8, 1);
-    c.issue_batch = issue_batch;
-    c.min_arena = 8 * MiB;
-    ck_assert_int_eq(um_stage_init(&c), 0);
-    pthread_mutex_lock(&fk.mu);
-    fk.ndtoh = 0;
-    pthread_mutex_unlock(&fk.mu);
-    roundtrip(8 * MiB, CU_STREAM_LEGACY, 1, 6);
-    pthread_mutex_lock(&fk.mu);
-    int k = fk.ndtoh < max ? fk.ndtoh : max;
-    memcpy(q, fk.dtoh_queries, (size_t)k * sizeof *q);
-    pthread_mutex_unlock(&fk.mu);
-    return k;
-}
-
-START_TEST(test_dtoh_issue_batch) {
-    int q[FAKE_MAX_PINNED];
-    // No limit: every buffer's DMA is queued before the engine looks at any.
-    int k = dtoh_queries(-1, q, FAKE_MAX_PINNED);
-    ck_assert_int_ge(k, 8);
-    for (int i = 1; i < 8; i++)
-        ck_assert_int_eq(q[i], q[0]);
-    // Two at a time: after each pair the engine looks at the finished DMAs first.
-    k = dtoh_queries(2, q, FAKE_MAX_PINNED);
-    ck_assert_int_ge(k, 8);
-    for (int i = 0; i < 8; i += 2) {
-        ck_assert_int_eq(q[i + 1], q[i]);
-        if (i + 2 < 8)
-            ck_assert_int_gt(q[i + 2], q[i]);
-    }
 }
 END_TEST
 
@@ -1381,7 +1339,6 @@ Suite *staging_suite(void) {
     tcase_add_test(core, test_copy_unaligned_both_modes);
     tcase_add_test(core, test_dtoh_last_pieces_taper);
     tcase_add_test(core, test_dtoh_taper_off_full_pieces);
-    tcase_add_test(core, test_dtoh_issue_batch);
     tcase_add_test(core, test_min_arena_full_pieces_at_once);
     tcase_add_test(core, test_copy_null_and_legacy_streams);
     tcase_add_test(core, test_htod_stream_order);

@@ -160,14 +160,6 @@ bench_staging() {
     step 150 "$bin/staging_bench"
 }
 
-# A D2H's issue batch (DMAs queued per look at finished ones) and prewake (the pool woken at
-# its start), shim/staging.h, against the engine's defaults, every config at the full arena.
-bench_staging_d2h() {
-    [ -x "$bin/staging_bench" ] || return 0
-    header "transfer engine: D2H issue batch and prewake"
-    step 150 "$bin/staging_bench" 64 "0:0:0:0:1:0:0:0:48,0:0:0:0:1:0:0:0:48:2:1,0:0:0:0:1:0:0:0:48:2:-1,0:0:0:0:1:0:0:0:48:-1:1,0:0:0:0:1:0:0:0:48:4:1" "4,8,16,32,64"
-}
-
 # The D2H taper (shim/staging.h, UM_STAGE_DEFAULT_TAPER) against full-size pieces and other
 # divisors, side by side at the sizes it matters for; first config = the engine's defaults.
 bench_staging_taper() {
@@ -289,7 +281,7 @@ bench_recall() {
 
 # Most wanted first, so a bounded run (RUN_SECONDS) drops the least wanted.
 bench_steps=(ab_demo ab_alternating ab_programs staging staging_taper handport demo_variants
-    batch_copy overhead transfer wall recall exit_split call_costs staging_d2h)
+    batch_copy overhead transfer wall recall exit_split call_costs)
 
 # run_bench [STEP...]: the named steps (default: all, in the order above).
 run_bench() {
