@@ -34,7 +34,7 @@ static pthread_once_t um_once = PTHREAD_ONCE_INIT;
 static int um_state; // atomic: 0 not yet, 1 initialising, 2 ready, 3 failed
 static void *um_libcuda;
 static int um_cupti_on;
-static int um_exit_pending; // atomic: CUPTI runs and its exit handler awaits a context
+static int um_exit_pending; // atomic: the early exit handler (CUPTI, staging) awaits a context
 static int um_cuda_inited; // atomic: cuInit succeeded here (or in the parent of a fork)
 // Set in the child of a process that had initialised CUDA. Such a child may not use CUDA
 // (the driver's rule), so its copies of the stats, the learned policy and CUPTI's state are
@@ -101,7 +101,7 @@ static void um_fini(void);
 static void um_atfork_prepare(void);
 static void um_atfork_parent(void);
 static void um_atfork_child(void);
-static void um_exit_cupti(void);
+static void um_exit_early(void);
 static void arm_exit_after_context(void);
 
 static void configure(void) {
@@ -142,6 +142,7 @@ static void start_staging(void) {
     // driver's own pageable copy at 256 MiB and 1 GiB (shim/staging.h).
     sc.event_query = um_real.cuEventQuery;
     sc.threshold = (size_t)um_opt_num(UM_OPT_STAGING_THRESHOLD);
+    sc.d2h_threshold = (size_t)um_opt_num(UM_OPT_STAGING_D2H_THRESHOLD);
     sc.chunk = (size_t)um_opt_num(UM_OPT_STAGING_CHUNK);
     // Unset: the engine's default, which also leaves a quarter of the CPUs to the program.
     sc.threads = um_opt(UM_OPT_STAGING_THREADS)->set ? (int)um_opt_num(UM_OPT_STAGING_THREADS) : 0;
@@ -208,11 +209,12 @@ int um_enter(void) {
 void um_entry_after_cuinit(void) {
     static int once;
     __atomic_store_n(&um_cuda_inited, 1, __ATOMIC_RELEASE);
-    if (!um_opt_num(UM_OPT_CUPTI) || __atomic_exchange_n(&once, 1, __ATOMIC_ACQ_REL))
+    if (__atomic_exchange_n(&once, 1, __ATOMIC_ACQ_REL))
         return;
-    um_cupti_on = um_cupti_start() == 0;
-    if (um_cupti_on) {
-        atexit(um_exit_cupti); // after libcupti's own exit-time destructors: runs before them
+    if (um_opt_num(UM_OPT_CUPTI))
+        um_cupti_on = um_cupti_start() == 0;
+    if (um_cupti_on || um_cfg.staging) {
+        atexit(um_exit_early); // after libcupti's own exit-time destructors: runs before them
         __atomic_store_n(&um_exit_pending, 1, __ATOMIC_RELEASE);
     }
 }
@@ -222,26 +224,51 @@ void um_entry_after_cuinit(void) {
 // the shim initialises: inside the runtime's first driver lookup, before static cudart
 // registers its own teardown and before libcupti (dlopened after cuInit) registers its
 // destructors. Run last, a CUPTI flush from um_fini met destroyed contexts and CUPTI state
-// (SIGSEGV at exit with UMSHIM_CUPTI=1 on the H100, tests/gpu/threads.cu). So stopping CUPTI
-// has a handler of its own, registered again by the first intercepted call that finds a
-// context current: the runtime has finished initialising by then, so the handler runs before
-// any teardown it registered. Whichever registration runs first does the work (once); um_fini
-// writes the totals later, touching CUPTI no more.
-static void um_exit_cupti(void) {
+// (SIGSEGV at exit with UMSHIM_CUPTI=1 on the H100, tests/gpu/threads.cu), and the staging
+// engine's cuMemFreeHost calls failed (the driver frees the pinned memory in its own
+// teardown then, which made exits 15-30 ms longer on the H200: tools/gpu/wall_phases.py
+// --exit-mark). So stopping CUPTI and the staging engine has a handler of its own, registered
+// again by the first intercepted call that finds a context current: the runtime has finished
+// initialising by then, so the handler runs before any teardown it registered. Whichever
+// registration runs first does the work (once); um_fini writes the totals later, touching
+// CUPTI no more.
+static void stop_staging(void) {
     static int done;
-    // A fork child inherits um_cupti_on and this handler, but may not use CUDA or CUPTI.
-    if (!um_cupti_on || um_forked || __atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
+    if (!um_cfg.staging || __atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
+        return;
+    struct timespec t0, t1;
+    um_stage_stats_t before, after;
+    um_stage_stats(&before);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    um_stage_shutdown(); // a fork child's own pool, if it started one
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    um_stage_stats(&after);
+    UM_DEBUG("exit: staging engine shut down in %.2f ms (pinned: %.1f MiB held, %.1f MiB "
+             "after; %llu frees failed)",
+             (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
+             (double)before.pinned_bytes / 1048576.0, (double)after.pinned_bytes / 1048576.0,
+             (unsigned long long)(after.free_failures - before.free_failures));
+}
+
+static void um_exit_early(void) {
+    static int done;
+    if (__atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
         return;
     int was = um_in_shim;
     um_in_shim = 1;
-    CUcontext ctx = NULL;
-    // Past the driver's own teardown nothing may be flushed: the counters are then reported as
-    // not available rather than as a partial count.
-    if (um_real.cuCtxGetCurrent != NULL &&
-        um_real.cuCtxGetCurrent(&ctx) == CUDA_ERROR_DEINITIALIZED)
-        um_cupti_abandon();
-    else
-        um_cupti_stop(NULL);
+    UM_DEBUG("exit: the shim's early exit handler runs");
+    // A fork child inherits um_cupti_on and this handler, but may not use CUDA or CUPTI.
+    if (um_cupti_on && !um_forked) {
+        CUcontext ctx = NULL;
+        // Past the driver's own teardown nothing may be flushed: the counters are then
+        // reported as not available rather than as a partial count.
+        if (um_real.cuCtxGetCurrent != NULL &&
+            um_real.cuCtxGetCurrent(&ctx) == CUDA_ERROR_DEINITIALIZED)
+            um_cupti_abandon();
+        else
+            um_cupti_stop(NULL);
+    }
+    stop_staging();
     um_in_shim = was;
 }
 
@@ -251,7 +278,7 @@ static void arm_exit_after_context(void) {
         ctx == NULL)
         return; // cuInit and friends: the runtime is still initialising
     if (__atomic_exchange_n(&um_exit_pending, 0, __ATOMIC_ACQ_REL))
-        atexit(um_exit_cupti);
+        atexit(um_exit_early);
 }
 
 static void um_fini(void) {
@@ -260,7 +287,7 @@ static void um_fini(void) {
     // A fork child that calls exit() must not overwrite the parent's stats or policy file
     // with its stale copy, nor call CUPTI in a process where CUDA may not be used.
     if (!um_forked) {
-        um_exit_cupti(); // nothing to do when a later-registered handler already ran
+        um_exit_early(); // nothing to do when a later-registered handler already ran
         um_cupti_counters_t cc;
         memset(&cc, 0, sizeof cc);
         if (um_cupti_on)
@@ -275,20 +302,7 @@ static void um_fini(void) {
         }
         um_dec_fini();
     }
-    if (um_cfg.staging) {
-        struct timespec t0, t1;
-        um_stage_stats_t before, after;
-        um_stage_stats(&before);
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        um_stage_shutdown(); // the child's own pool, if it started one
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        um_stage_stats(&after);
-        UM_DEBUG("exit: staging engine shut down in %.2f ms (pinned: %.1f MiB held, %.1f MiB "
-                 "after; %llu frees failed)",
-                 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
-                 (double)before.pinned_bytes / 1048576.0, (double)after.pinned_bytes / 1048576.0,
-                 (unsigned long long)(after.free_failures - before.free_failures));
-    }
+    stop_staging(); // also in a fork child, whose exit skips the early handler's CUPTI part
     um_trace_close();
 }
 
@@ -320,7 +334,7 @@ static void um_atfork_parent(void) {
 
 static void um_atfork_child(void) {
     um_forked = __atomic_load_n(&um_cuda_inited, __ATOMIC_ACQUIRE); // also for grandchildren
-    if (um_forked) // its first hooked call must not query the driver to arm CUPTI's handler
+    if (um_forked) // its first hooked call must not query the driver to arm the early handler
         __atomic_store_n(&um_exit_pending, 0, __ATOMIC_RELEASE);
     um_stage_atfork_child(); // also when staging is off: its lock was taken in prepare
     um_trace_atfork_child();

@@ -215,9 +215,9 @@ bench_demo_variants() {
 }
 
 # Where the exit time goes with the transfer engine on: wall_phases with the exit split at
-# the shim's exit handler (before it: the program's frees and the CUDA runtime's handlers;
-# after: the shim's handler and the driver's teardown), and a variant whose pinned arena is
-# capped at 6 MiB (24 buffers x 256 KiB) to tell pinned memory from the pool's threads.
+# the shim's first exit handler (before it: the program's frees and own exit handlers; after:
+# the shim's handlers, the CUDA runtime's and the driver's teardown), and a variant whose
+# pinned arena is capped at 6 MiB (24 buffers x 256 KiB), to tell pinned memory from the rest.
 bench_exit_split() {
     local prog
     for prog in "recall_demo ${ab_flags[*]}" "alternating 64 20"; do
@@ -242,7 +242,7 @@ bench_exit_split() {
 bench_call_costs() {
     [ -x "$bin/recall_demo" ] || return 0
     header "per-call time inside the shim, passthrough vs auto (recall_demo, 3 runs each)"
-    step 90 python3 tools/gpu/call_costs.py --runs 3 --shim "$shim" -- "$bin/recall_demo" \
+    step 90 python3 tools/gpu/call_costs.py --runs 3 --by-site --shim "$shim" -- "$bin/recall_demo" \
         --batches 50 --validate 0
 }
 

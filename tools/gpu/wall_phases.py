@@ -17,10 +17,10 @@ per-batch lines, then its timing line).
 K=V pairs are the UMSHIM_* environment of that variant). --field adds a column: the median of
 the first number a regular expression's group 1 captures in the program's output (e.g.
 'upload\+norms ([0-9.]+) ms' for recall_demo's upload time). --exit-mark runs the shim variants
-with UMSHIM_LOG=debug and splits their exit at the shim's exit handler: the program's last
-line to the handler (its own frees, the CUDA runtime's exit handlers, which run first), and
-the handler to the exit status (the shim's handler, the staging engine's shutdown, the
-driver's teardown).
+with UMSHIM_LOG=debug and splits their exit at the shim's first exit handler: the program's
+last line to the handler (the program's own frees and exit handlers), and the handler to the
+exit status (the shim's handlers, the staging engine's shutdown, the CUDA runtime's exit
+handlers and the driver's teardown).
 """
 import argparse
 import os
@@ -41,8 +41,8 @@ VARIANTS = [
 ]
 
 
-# The shim's debug line at the start of its exit handler (shim/entry.c, um_fini).
-MARK = b"exit: the shim's exit handler runs"
+# The start of the shim's first exit handler (shim/entry.c: um_exit_early, else um_fini).
+MARK = b"exit: the shim's "
 
 
 def one(cmd, shim, extra, exit_mark=False):
@@ -74,7 +74,7 @@ def one(cmd, shim, extra, exit_mark=False):
         *lines, pending = (pending + chunk).split(b"\n")
         for line in lines:
             if line.startswith(b"umshim:"):  # the shim's own lines are not the program's
-                if MARK in line:
+                if MARK in line and mark is None:
                     mark = t
                 continue
             first = t if first is None else first
@@ -147,9 +147,9 @@ def main():
         print(f"{name:<22}" + "".join(f"{v:9.1f}" for v in med) +
               f"{min(cols[3]) * 1e3:10.1f}{max(cols[3]) * 1e3:10.1f}" + extra)
     if a.exit_mark:
-        print("exit split at the shim's exit handler (UMSHIM_LOG=debug): program's last line "
-              "to the handler (the program's own teardown and the CUDA runtime's exit "
-              "handlers), handler to exit status (the shim's handler, the driver's teardown)")
+        print("exit split at the shim's first exit handler (UMSHIM_LOG=debug): the program's "
+              "last line to the handler (its own frees and exit handlers), the handler to the "
+              "exit status (the shim's handlers, the CUDA runtime's and the driver's teardown)")
     if a.field:
         print(f"field: median of {a.field.pattern!r} in the output")
     sys.stdout.flush()
