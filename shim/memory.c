@@ -814,7 +814,7 @@ static CUresult do_copy(const copy_t *c) {
         if (how == UM_COPY_STAGED) {
             int other_pinned = dir == UM_DIR_H2D ? (sk && s.kind == UM_MEM_HOST)
                                                  : (dk && d.kind == UM_MEM_HOST);
-            if (!um_cfg.staging || other_pinned || !um_stage_wants(c->n))
+            if (!um_cfg.staging || other_pinned || !um_stage_wants(c->n, dir == UM_DIR_H2D))
                 how = UM_COPY_DRIVER;
         }
         uint64_t host_at = dir == UM_DIR_H2D ? c->src : c->dst;

@@ -115,7 +115,7 @@ static struct {
     um_stage_config_t cfg;
     int configured;
     atomic_int enabled;
-    atomic_size_t threshold;
+    atomic_size_t threshold, d2h_threshold;
     int stop;
     int nthreads, nsleeping;
     pthread_t thread[UM_STAGE_MAX_THREADS];
@@ -863,9 +863,10 @@ CUresult um_stage_dtoh(void *dst, CUdeviceptr src, size_t bytes, CUstream stream
     return stage(0, src, dst, bytes, stream, sync);
 }
 
-int um_stage_wants(size_t bytes) {
+int um_stage_wants(size_t bytes, int h2d) {
     return atomic_load_explicit(&g.enabled, memory_order_acquire) &&
-           bytes >= atomic_load_explicit(&g.threshold, memory_order_relaxed);
+           bytes >= atomic_load_explicit(h2d ? &g.threshold : &g.d2h_threshold,
+                                         memory_order_relaxed);
 }
 
 static int clamp(int v, int lo, int hi) {
@@ -920,6 +921,7 @@ int um_stage_init(const um_stage_config_t *cfg) {
     atomic_store(&g.direct_copies, 0);
     atomic_store(&g.errors, 0);
     atomic_store(&g.threshold, c.threshold);
+    atomic_store(&g.d2h_threshold, c.d2h_threshold ? c.d2h_threshold : c.threshold);
     atomic_store_explicit(&g.enabled, 1, memory_order_release);
     pthread_mutex_unlock(&g.mu);
     return 0;

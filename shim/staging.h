@@ -26,8 +26,15 @@
 // at most 24 x 2 MiB = 48 MiB, grown with the bytes staged (1/32 of them, 4 MiB first: see
 // arena_for in staging.c, pinning costs time too); at most 4 slots (192 MiB), allocated only
 // as that many copies run at once.
-// The shim's options table uses these for UMSHIM_STAGING_THRESHOLD / _CHUNK / _THREADS.
+// D2H has its own, higher threshold: on the H200 (2026-12-03, three staging_bench runs,
+// every config at its steady 48 MiB arena) staged D2H was 0.76-1.01x plain at 4 MiB and
+// 0.91-1.29x at 8 MiB, 1.1-2.2x at 16 MiB: the driver's pageable D2H there (13-16 GB/s) is
+// twice its pageable H2D, and a D2H pipeline cannot start its host copies before its first
+// DMA has landed.
+// The shim's options table uses these for UMSHIM_STAGING_THRESHOLD / _D2H_THRESHOLD / _CHUNK
+// / _THREADS.
 #define UM_STAGE_DEFAULT_THRESHOLD ((size_t)4 << 20)
+#define UM_STAGE_DEFAULT_D2H_THRESHOLD ((size_t)16 << 20)
 #define UM_STAGE_DEFAULT_CHUNK ((size_t)2 << 20)
 #define UM_STAGE_DEFAULT_THREADS_MAX 12 // threads <= 0: min(12, 3/4 of the usable CPUs)
 #define UM_STAGE_DEFAULT_BUFFERS 0      // 0: 2 x threads
@@ -69,7 +76,7 @@ typedef struct {
     CUresult (*stream_synchronize)(CUstream s);
     CUresult (*ctx_get_current)(CUcontext *c);
     CUresult (*ctx_set_current)(CUcontext c);
-    size_t threshold; // copies smaller than this are not staged (caller checks um_stage_wants)
+    size_t threshold; // H2D copies smaller than this are not staged (um_stage_wants)
     size_t chunk;     // bytes per staging chunk (largest; mid-size copies use smaller pieces);
                       // 0: UM_STAGE_DEFAULT_CHUNK; rounded up to 64 KiB
     int threads;      // host copy threads (1..64, taken as given); <= 0: the default,
@@ -92,6 +99,7 @@ typedef struct {
     size_t min_arena; // pinned bytes a slot starts with (then grown with traffic, see arena_for
                       // in staging.c; at most buffers x chunk); 0: 4 MiB. Benchmarks set it to
                       // compare configurations at their steady state from the first copy
+    size_t d2h_threshold; // D2H copies smaller than this are not staged; 0: `threshold`
 } um_stage_config_t;
 
 // The thread count used when the configuration asks for the default: three quarters of the
@@ -105,8 +113,9 @@ int um_stage_default_threads(void);
 // Calling it again shuts the old engine down first.
 int um_stage_init(const um_stage_config_t *cfg);
 
-// Whether a copy of `bytes` should be staged (enabled and at or above the threshold).
-int um_stage_wants(size_t bytes);
+// Whether a copy of `bytes` (H2D when h2d, else D2H) should be staged: the engine is enabled
+// and the size at or above that direction's threshold.
+int um_stage_wants(size_t bytes, int h2d);
 
 // H2D / D2H through staging buffers, ordered on `stream` (the caller passes the stream the
 // original call used, already mapped for the legacy / per-thread default stream). When

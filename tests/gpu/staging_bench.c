@@ -95,6 +95,9 @@ static size_t pattern_check(const void *p, size_t n, uint64_t seed) {
 
 // --- the engine's driver table ---
 
+// The shim's D2H threshold (its H2D one is passed to engine_config).
+static size_t d2h_threshold = UM_STAGE_DEFAULT_D2H_THRESHOLD;
+
 static um_stage_config_t engine_config(int threads, size_t chunk, size_t threshold) {
     um_stage_config_t c;
     memset(&c, 0, sizeof c);
@@ -111,6 +114,7 @@ static um_stage_config_t engine_config(int threads, size_t chunk, size_t thresho
     c.ctx_set_current = cuCtxSetCurrent;
     c.event_query = cuEventQuery;
     c.threshold = threshold;
+    c.d2h_threshold = d2h_threshold;
     c.chunk = chunk;
     c.threads = threads;
     return c;
@@ -148,7 +152,7 @@ typedef struct {
 
 static CUresult op_run(const op_t *o) {
     int staged = o->kind == K_STAGE || o->kind == K_STAGE_ASYNC || o->kind == K_FILL_ONLY ||
-                 (o->kind == K_SHIM && um_stage_wants(o->n));
+                 (o->kind == K_SHIM && um_stage_wants(o->n, o->h2d));
     if (!staged)
         return o->h2d ? cuMemcpyHtoD(o->dev, o->host, o->n) : cuMemcpyDtoH(o->host, o->dev, o->n);
     if (o->kind == K_STAGE_ASYNC) {
@@ -278,7 +282,7 @@ typedef struct {
     double wall[MAX_ROUNDS], evt[MAX_ROUNDS];
 } variant_t;
 
-// Every engine is loaded with the shim's threshold: only the shim path asks um_stage_wants
+// Every engine is loaded with the shim's thresholds: only the shim path asks um_stage_wants
 // (staged variants call the engine directly), and config 0 then serves the staged, shim-path
 // and async variants without being set up again between them. (Re-initialising the engine
 // before each shim-path copy, as an earlier version did, is nothing a program sees: the shim
@@ -648,6 +652,8 @@ int main(int argc, char **argv) {
     int nsizes = parse_list(size_spec, srows, 16);
     if (getenv("STAGING_BENCH_THRESHOLD_MIB"))
         threshold = (size_t)atoi(getenv("STAGING_BENCH_THRESHOLD_MIB")) * MiB;
+    if (getenv("STAGING_BENCH_D2H_THRESHOLD_MIB"))
+        d2h_threshold = (size_t)atoi(getenv("STAGING_BENCH_D2H_THRESHOLD_MIB")) * MiB;
     max_n = max_mib * MiB;
 
     CK(cuInit(0));
@@ -678,7 +684,7 @@ int main(int argc, char **argv) {
         cfg_name(&cfgs[i], i == 0, name, sizeof name);
         printf(" [%s]", name + 7);
     }
-    printf("; shim threshold %zu MiB\n", threshold / MiB);
+    printf("; shim thresholds %zu MiB H2D, %zu MiB D2H\n", threshold / MiB, d2h_threshold / MiB);
 
     CK(cuEventCreate(&ev0, CU_EVENT_DEFAULT));
     CK(cuEventCreate(&ev1, CU_EVENT_DEFAULT));

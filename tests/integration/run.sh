@@ -159,6 +159,7 @@ modes)
     # Passthrough with the transfer engine on its own (UMSHIM_STAGING=1): output unchanged,
     # nothing rewritten, and the large pageable copies really went through the engine.
     run pt_staging 1 UMSHIM_MODE=passthrough UMSHIM_STAGING=1 UMSHIM_STAGING_THRESHOLD=64K \
+        UMSHIM_STAGING_D2H_THRESHOLD=64K \
         UMSHIM_STAGING_THREADS=2 UMSHIM_HASH=1
     same_as_baseline pt_staging
     [ "$(val pt_staging count.cuMemAllocManaged)" = "$(val baseline count.cuMemAllocManaged)" ] ||

@@ -913,15 +913,30 @@ START_TEST(test_wants_threshold) {
     um_stage_config_t c = fake_config(1 * MiB, 2, 0, 1);
     c.threshold = 4 * MiB;
     ck_assert_int_eq(um_stage_init(&c), 0);
-    ck_assert(!um_stage_wants(4 * MiB - 1));
-    ck_assert(um_stage_wants(4 * MiB));
-    ck_assert(um_stage_wants((size_t)1 << 40));
+    ck_assert(!um_stage_wants(4 * MiB - 1, 1));
+    ck_assert(um_stage_wants(4 * MiB, 1));
+    ck_assert(um_stage_wants((size_t)1 << 40, 1));
+    // Without a D2H threshold of its own, D2H follows the H2D one.
+    ck_assert(!um_stage_wants(4 * MiB - 1, 0));
+    ck_assert(um_stage_wants(4 * MiB, 0));
     // Nothing is created before the first staged copy.
     ck_assert_int_eq(count_workers(), 0);
     ck_assert_int_eq(fk.pinned_live, 0);
     roundtrip(4 * MiB, CU_STREAM_LEGACY, 1, 1);
     ck_assert_int_eq(count_workers(), 2);
     ck_assert_int_eq(fk.pinned_live, 1);
+}
+END_TEST
+
+START_TEST(test_wants_d2h_threshold) {
+    um_stage_config_t c = fake_config(1 * MiB, 2, 0, 1);
+    c.threshold = 4 * MiB;
+    c.d2h_threshold = 16 * MiB;
+    ck_assert_int_eq(um_stage_init(&c), 0);
+    ck_assert(um_stage_wants(4 * MiB, 1));
+    ck_assert(!um_stage_wants(4 * MiB, 0));
+    ck_assert(!um_stage_wants(16 * MiB - 1, 0));
+    ck_assert(um_stage_wants(16 * MiB, 0));
 }
 END_TEST
 
@@ -953,7 +968,7 @@ START_TEST(test_init_zero_uses_defaults) {
     um_stage_config_t c = fake_config(0, 0, 0, 0);
     c.threshold = UM_STAGE_DEFAULT_THRESHOLD;
     ck_assert_int_eq(um_stage_init(&c), 0);
-    ck_assert(!um_stage_wants(UM_STAGE_DEFAULT_THRESHOLD - 1));
+    ck_assert(!um_stage_wants(UM_STAGE_DEFAULT_THRESHOLD - 1, 1));
     roundtrip(UM_STAGE_DEFAULT_THRESHOLD + 5, CU_STREAM_LEGACY, 1, 1);
     int threads = um_stage_default_threads();
     ck_assert_int_eq(count_workers(), threads);
@@ -1086,7 +1101,7 @@ START_TEST(test_shutdown_frees_and_reinit) {
     ck_assert_int_eq(count_workers(), 0);
     ck_assert_int_eq(fk.pinned_live, 0);
     ck_assert_int_eq(fk.events_live, 0);
-    ck_assert(!um_stage_wants(1 * MiB));
+    ck_assert(!um_stage_wants(1 * MiB, 1));
     // A copy after shutdown (say from a late destructor) goes to the driver unchanged.
     const size_t n = 1 * MiB;
     buf_t src = buf_new(n), dev = buf_new(n);
@@ -1099,7 +1114,7 @@ START_TEST(test_shutdown_frees_and_reinit) {
     um_stage_shutdown(); // twice is fine
     c.threads = 5;
     ck_assert_int_eq(um_stage_init(&c), 0);
-    ck_assert(um_stage_wants(1 * MiB));
+    ck_assert(um_stage_wants(1 * MiB, 1));
     roundtrip(5 * MiB + 3, CU_STREAM_LEGACY, 1, 4);
     ck_assert_int_eq(count_workers(), 5);
     um_stage_stats_t st;
@@ -1146,7 +1161,7 @@ START_TEST(test_trim_frees_idle) {
     ck_assert_int_eq(fk.events_live, 0);
     um_stage_stats(&st);
     ck_assert_uint_eq(st.pinned_bytes, 0);
-    ck_assert(um_stage_wants(1));
+    ck_assert(um_stage_wants(1, 1));
     roundtrip(2 * MiB, CU_STREAM_LEGACY, 0, 2);
     ck_assert_int_gt(fk.pinned_live, 0);
 }
@@ -1323,7 +1338,8 @@ START_TEST(test_error_missing_pointer_disables) {
     um_stage_config_t c = fake_config(1 * MiB, 2, 0, 1);
     c.event_record = NULL;
     ck_assert_int_eq(um_stage_init(&c), -1);
-    ck_assert(!um_stage_wants(64 * MiB));
+    ck_assert(!um_stage_wants(64 * MiB, 1));
+    ck_assert(!um_stage_wants(64 * MiB, 0));
 }
 END_TEST
 
@@ -1348,6 +1364,7 @@ Suite *staging_suite(void) {
     tcase_add_test(core, test_copy_per_thread_stream_on_caller);
     tcase_add_test(core, test_copy_context_switch);
     tcase_add_test(core, test_wants_threshold);
+    tcase_add_test(core, test_wants_d2h_threshold);
     tcase_add_test(core, test_init_zero_uses_defaults);
     tcase_add_test(core, test_init_default_threads_follow_affinity);
     suite_add_tcase(s, core);
