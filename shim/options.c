@@ -41,6 +41,7 @@ int um_opt_parse_bytes(const char *s, uint64_t *out) {
     case 'k': case 'K': shift = 10; p++; break;
     case 'm': case 'M': shift = 20; p++; break;
     case 'g': case 'G': shift = 30; p++; break;
+    case 't': case 'T': shift = 40; p++; break;
     default: return -1;
     }
     if (shift != 0 && (strcmp(p, "iB") == 0 || strcmp(p, "B") == 0))

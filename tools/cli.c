@@ -360,6 +360,7 @@ int um_cli_parse_bytes(const char *s, uint64_t *out) {
         case 'k': case 'K': mul = 1ull << 10; break;
         case 'm': case 'M': mul = 1ull << 20; break;
         case 'g': case 'G': mul = 1ull << 30; break;
+        case 't': case 'T': mul = 1ull << 40; break;
         default: return -1;
         }
         end++;

@@ -25,7 +25,7 @@ static const char options_help[] =
     "\n"
     "Lists every UMSHIM_* environment variable the shim reads, with its default, accepted\n"
     "values and meaning; values set in the current environment are shown too. A bad value\n"
-    "makes the shim warn once and use the default. Byte values take K/M/G suffixes (binary).\n";
+    "makes the shim warn once and use the default. Byte values take K/M/G/T suffixes (binary).\n";
 
 static const char *default_text(const opt_row_t *r) {
     if (r->def[0])

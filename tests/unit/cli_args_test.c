@@ -80,6 +80,8 @@ START_TEST(test_parse_bytes_units) {
     ck_assert_uint_eq(v, 16u << 20);
     ck_assert_int_eq(um_cli_parse_bytes("1G", &v), 0);
     ck_assert_uint_eq(v, 1ull << 30);
+    ck_assert_int_eq(um_cli_parse_bytes("2T", &v), 0);
+    ck_assert_uint_eq(v, (uint64_t)2 << 40);
     ck_assert_int_eq(um_cli_parse_bytes("64k", &v), 0);
     ck_assert_uint_eq(v, 65536);
 }
@@ -184,7 +186,7 @@ START_TEST(test_parse_bytes_rejects) {
     ck_assert_int_eq(um_cli_parse_bytes("", &v), -1);
     ck_assert_int_eq(um_cli_parse_bytes("x", &v), -1);
     ck_assert_int_eq(um_cli_parse_bytes("-1", &v), -1);
-    ck_assert_int_eq(um_cli_parse_bytes("4T", &v), -1);
+    ck_assert_int_eq(um_cli_parse_bytes("4P", &v), -1);
     ck_assert_int_eq(um_cli_parse_bytes("4Kx", &v), -1);
     ck_assert_uint_eq(v, 7);
 }

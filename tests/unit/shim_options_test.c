@@ -39,6 +39,8 @@ START_TEST(test_opt_bytes_suffixes) {
     ck_assert_uint_eq(v, 3072);
     ck_assert_int_eq(um_opt_parse_bytes("5MB", &v), 0);
     ck_assert_uint_eq(v, 5u << 20);
+    ck_assert_int_eq(um_opt_parse_bytes("1T", &v), 0);
+    ck_assert_uint_eq(v, (uint64_t)1 << 40);
 }
 END_TEST
 

@@ -217,7 +217,9 @@ bench_demo_variants() {
 # Where the exit time goes with the transfer engine on: wall_phases with the exit split at
 # the shim's first exit handler (before it: the program's frees and own exit handlers; after:
 # the shim's handlers, the CUDA runtime's and the driver's teardown), and a variant whose
-# pinned arena is capped at 6 MiB (24 buffers x 256 KiB), to tell pinned memory from the rest.
+# pinned arena is capped at 6 MiB (24 buffers x 256 KiB), one with one pool thread, and one
+# with the engine on but never used (thresholds of 1 TiB), to tell pinned memory, the pool's
+# threads and the engine's mere presence apart.
 bench_exit_split() {
     local prog
     for prog in "recall_demo ${ab_flags[*]}" "alternating 64 20"; do
@@ -228,6 +230,8 @@ bench_exit_split() {
             --variant no-shim --variant passthrough:UMSHIM_MODE=passthrough \
             --variant staging:UMSHIM_MODE=passthrough,UMSHIM_STAGING=1 \
             --variant staging-6M:UMSHIM_MODE=passthrough,UMSHIM_STAGING=1,UMSHIM_STAGING_CHUNK=256K \
+            --variant staging-1thread:UMSHIM_MODE=passthrough,UMSHIM_STAGING=1,UMSHIM_STAGING_THREADS=1 \
+            --variant staging-unused:UMSHIM_MODE=passthrough,UMSHIM_STAGING=1,UMSHIM_STAGING_THRESHOLD=1T,UMSHIM_STAGING_D2H_THRESHOLD=1T \
             --variant auto:UMSHIM_MODE=auto -- "$bin"/$prog
     done
     header "exit: what the staging engine holds (UMSHIM_LOG=debug, one run)"
