@@ -241,6 +241,44 @@ bench_exit_split() {
     return 0
 }
 
+# The pool's thread count against the exit cost it brings: the demo's upload and exit split
+# with 2, 4, 8 and 12 pool threads (passthrough + staging), and the machine's TLB-shootdown
+# interrupts (/proc/interrupts, all CPUs) over 5 runs of each, to test whether the exit cost
+# is the driver's teardown flushing the TLBs of every CPU the pool's threads ran on.
+bench_exit_threads() {
+    [ -x "$bin/recall_demo" ] || return 0
+    header "exit cost vs pool threads (recall_demo ${ab_flags[*]})"
+    local t v vars=(--variant no-shim --variant passthrough:UMSHIM_MODE=passthrough)
+    for t in 2 4 8 12; do
+        vars+=(--variant "staging-t$t:UMSHIM_MODE=passthrough,UMSHIM_STAGING=1,UMSHIM_STAGING_THREADS=$t")
+    done
+    step 90 python3 tools/gpu/wall_phases.py --runs 7 --exit-mark --shim "$shim" "${vars[@]}" \
+        --field 'upload\+norms ([0-9.]+) ms' -- "$bin/recall_demo" "${ab_flags[@]}"
+    tlb() { awk '/TLB shootdowns/ { s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; print s }' /proc/interrupts; }
+    echo "TLB shootdowns (all CPUs) over 5 runs of each:"
+    for v in "" 0 2 4 8 12; do
+        local a b i
+        a=$(tlb)
+        for i in 1 2 3 4 5; do
+            if [ -z "$v" ]; then
+                "$bin/recall_demo" "${ab_flags[@]}" >/dev/null
+            elif [ "$v" = 0 ]; then
+                env LD_PRELOAD="$shim" UMSHIM_MODE=passthrough "$bin/recall_demo" "${ab_flags[@]}" >/dev/null
+            else
+                env LD_PRELOAD="$shim" UMSHIM_MODE=passthrough UMSHIM_STAGING=1 UMSHIM_STAGING_THREADS="$v" \
+                    "$bin/recall_demo" "${ab_flags[@]}" >/dev/null
+            fi
+        done
+        b=$(tlb)
+        case $v in
+            "") v="no shim" ;;
+            0) v=passthrough ;;
+            *) v="staging, $v threads" ;;
+        esac
+        printf '  %-22s %8s\n' "$v" "$((b - a))"
+    done
+}
+
 # Each intercepted call's time inside the shim, passthrough against auto, on the demo
 # (tools/gpu/call_costs.py: from the shim's trace, tracing on in both).
 bench_call_costs() {
@@ -285,7 +323,7 @@ bench_recall() {
 
 # Most wanted first, so a bounded run (RUN_SECONDS) drops the least wanted.
 bench_steps=(ab_demo ab_alternating ab_programs staging staging_taper handport demo_variants
-    batch_copy overhead transfer wall recall exit_split call_costs)
+    batch_copy overhead transfer wall recall exit_split exit_threads call_costs)
 
 # run_bench [STEP...]: the named steps (default: all, in the order above).
 run_bench() {
