@@ -118,6 +118,7 @@ static struct {
     atomic_size_t threshold, d2h_threshold;
     int stop;
     int nthreads, nsleeping;
+    int grow_threads; // the pool's size was left to the engine: it grows with traffic
     pthread_t thread[UM_STAGE_MAX_THREADS];
     um_stage_task_t queue; // sentinel of a circular list
     atomic_int nqueued;    // tasks in the queue (pool threads spin on it before sleeping)
@@ -534,9 +535,31 @@ static CUresult slot_prepare(um_stage_copy_t *c, size_t bytes) {
     return CUDA_SUCCESS;
 }
 
+// Pool threads are bought with traffic too. Every CPU the pool's threads have run on stays in
+// the process's TLB-shootdown set, so each later munmap interrupts it (the driver's teardown
+// at exit above all). On the H200 machine (a VM; 2026-12-03, tools/gpu/run.sh exit_threads,
+// 7 runs) recall_demo's exit took ~14 ms longer after a 12-thread pool than without the
+// engine and ~2 ms after 4 threads, with 887 against 182 TLB-shootdown interrupts over 5 runs
+// (33 without the engine), while 4 threads staged its 293 MiB upload in 20.5 ms (12: 16.9,
+// the driver: 47.9). So a pool of the engine's default size starts with
+// UM_STAGE_START_THREADS and takes one more thread per UM_STAGE_TRAFFIC_PER_THREAD bytes
+// staged (this copy included), up to the configured count (12 after 1.5 GiB); a count the
+// caller set is used as given.
+#define UM_STAGE_START_THREADS 4
+#define UM_STAGE_TRAFFIC_PER_THREAD ((size_t)128 << 20)
+
+static int threads_for(size_t bytes) { // under g.mu
+    if (!g.grow_threads)
+        return g.cfg.threads;
+    size_t want = ((size_t)atomic_load(&g.staged_bytes) + bytes) / UM_STAGE_TRAFFIC_PER_THREAD;
+    if (want < UM_STAGE_START_THREADS)
+        want = UM_STAGE_START_THREADS;
+    return want < (size_t)g.cfg.threads ? (int)want : g.cfg.threads;
+}
+
 // Takes a free slot, preferring one already set up for this context. Returns 0 when the
 // engine is off or every slot is busy: the caller then hands the copy to the driver.
-static int slot_acquire(um_stage_copy_t *c) {
+static int slot_acquire(um_stage_copy_t *c, size_t bytes) {
     CUcontext ctx = NULL;
     lock_engine();
     if (!atomic_load(&g.enabled)) {
@@ -570,7 +593,7 @@ static int slot_acquire(um_stage_copy_t *c) {
         best->busy = 1;
         g.nbusy++;
         c->cfg = g.cfg;
-        start_workers_locked(g.cfg.threads);
+        start_workers_locked(threads_for(bytes));
     }
     pthread_mutex_unlock(&g.mu);
     c->s = best;
@@ -831,7 +854,7 @@ static CUresult stage(int h2d, CUdeviceptr dptr, void *host, size_t bytes, CUstr
     if (bytes == 0)
         return CUDA_SUCCESS;
     um_stage_copy_t c;
-    if (!slot_acquire(&c)) {
+    if (!slot_acquire(&c, bytes)) {
         pthread_mutex_lock(&g.mu);
         um_stage_config_t cfg = g.cfg;
         pthread_mutex_unlock(&g.mu);
@@ -894,8 +917,10 @@ int um_stage_init(const um_stage_config_t *cfg) {
         !c.event_create || !c.event_destroy || !c.event_record || !c.event_synchronize ||
         !c.stream_synchronize || !c.ctx_get_current || !c.ctx_set_current)
         return -1;
-    c.threads = c.threads > 0 ? clamp(c.threads, 1, UM_STAGE_MAX_THREADS)
-                              : um_stage_default_threads();
+    int grow = c.threads <= 0;
+    c.threads = c.threads > 0   ? clamp(c.threads, 1, UM_STAGE_MAX_THREADS)
+                 : c.threads < 0 ? clamp(-c.threads, 1, UM_STAGE_MAX_THREADS)
+                                 : um_stage_default_threads();
     c.buffers = clamp(c.buffers > 0 ? c.buffers : 2 * c.threads, 2, UM_STAGE_MAX_BUFFERS);
     c.slots = clamp(c.slots > 0 ? c.slots : UM_STAGE_DEFAULT_SLOTS, 1, UM_STAGE_MAX_SLOTS);
     if (c.copy_mode < UM_STAGE_COPY_MEMCPY || c.copy_mode > UM_STAGE_COPY_STREAM_D2H)
@@ -914,6 +939,7 @@ int um_stage_init(const um_stage_config_t *cfg) {
     c.chunk = (c.chunk + UM_STAGE_MIN_CHUNK - 1) & ~(UM_STAGE_MIN_CHUNK - 1);
     pthread_mutex_lock(&g.mu);
     g.cfg = c;
+    g.grow_threads = grow;
     g.configured = 1;
     g.stop = 0;
     atomic_store(&g.staged_copies, 0);

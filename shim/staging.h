@@ -79,9 +79,10 @@ typedef struct {
     size_t threshold; // H2D copies smaller than this are not staged (um_stage_wants)
     size_t chunk;     // bytes per staging chunk (largest; mid-size copies use smaller pieces);
                       // 0: UM_STAGE_DEFAULT_CHUNK; rounded up to 64 KiB
-    int threads;      // host copy threads (1..64, taken as given); <= 0: the default,
-                      // um_stage_default_threads(). A caller also copies its own pieces
-                      // when the pool leaves them queued
+    int threads;      // host copy threads (1..64, taken as given); 0: the default,
+                      // um_stage_default_threads(), reached as the bytes staged grow (see
+                      // threads_for in staging.c); < 0: -threads, reached the same way.
+                      // A caller also copies its own pieces when the pool leaves them queued
     int buffers;      // staging buffers per copy in flight; <= 0: 2 x threads (2..32)
     // Added after the first draft; zero keeps the default, so older initialisers still work.
     int slots; // copies staged at once (1..16); <= 0: UM_STAGE_DEFAULT_SLOTS. More concurrent

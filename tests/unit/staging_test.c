@@ -1123,6 +1123,33 @@ START_TEST(test_shutdown_frees_and_reinit) {
 }
 END_TEST
 
+START_TEST(test_default_pool_grows_with_traffic) {
+    // A grown pool (threads < 0: at most -threads) starts with 4 threads and takes one more
+    // per 128 MiB staged.
+    um_stage_config_t c = fake_config(2 * MiB, -6, 0, 1);
+    ck_assert_int_eq(um_stage_init(&c), 0);
+    roundtrip(4 * MiB, CU_STREAM_LEGACY, 1, 1);
+    ck_assert_int_eq(count_workers(), 4);
+    for (int i = 0; i < 10; i++) // 10 x 64 MiB staged (H2D + D2H): 640 MiB, 5 threads' worth
+        roundtrip(32 * MiB, CU_STREAM_LEGACY, i & 1, (uint64_t)i + 2);
+    ck_assert_int_eq(count_workers(), 5);
+    for (int i = 0; i < 6; i++) // 1024 MiB: 8 threads' worth, capped at 6
+        roundtrip(32 * MiB, CU_STREAM_LEGACY, i & 1, (uint64_t)i + 12);
+    ck_assert_int_eq(count_workers(), 6);
+    // The default cap, um_stage_default_threads(), is grown to the same way.
+    c.threads = 0;
+    ck_assert_int_eq(um_stage_init(&c), 0);
+    const int most = um_stage_default_threads();
+    roundtrip(4 * MiB, CU_STREAM_LEGACY, 1, 19);
+    ck_assert_int_eq(count_workers(), most < 4 ? most : 4);
+    // A count the caller sets is used from the first copy.
+    c.threads = 3;
+    ck_assert_int_eq(um_stage_init(&c), 0);
+    roundtrip(4 * MiB, CU_STREAM_LEGACY, 1, 20);
+    ck_assert_int_eq(count_workers(), 3);
+}
+END_TEST
+
 START_TEST(test_arena_grows_with_traffic) {
     // Pinned memory is bought with traffic: 4 MiB first, doubled once the bytes staged pass
     // 32 x the arena, never above buffers x chunk; the old arena is freed before the new one
@@ -1378,6 +1405,7 @@ Suite *staging_suite(void) {
     tcase_add_test(limits, test_slot_reuse_waits_pending_dma);
     tcase_add_test(limits, test_shutdown_frees_and_reinit);
     tcase_add_test(limits, test_arena_grows_with_traffic);
+    tcase_add_test(limits, test_default_pool_grows_with_traffic);
     tcase_add_test(limits, test_trim_frees_idle);
     tcase_add_test(limits, test_fork_child_resets);
     suite_add_tcase(s, limits);
