@@ -273,11 +273,14 @@ ipc)
     fi
     ;;
 fork)
+    # Under valgrind every child starts a valgrind of its own (seconds each): 10 forks there.
+    [ "${VALGRIND:-0}" = 1 ] && export FORK_COUNT=10
     need_baseline
     for mode in passthrough managed prefetch auto; do
-        # Two pool threads keep valgrind runs short; 1M makes the uploader's 2 MiB staged.
+        # Two pool threads keep valgrind runs short; 1M makes the uploader's 2 MiB staged (and
+        # read-backs of 1 MiB and more, as before D2H had a threshold of its own).
         run fork_$mode 1 UMSHIM_MODE=$mode UMSHIM_MANAGED_THRESHOLD=1M UMSHIM_STAGING_THRESHOLD=1M \
-            UMSHIM_STAGING_THREADS=2
+            UMSHIM_STAGING_D2H_THRESHOLD=1M UMSHIM_STAGING_THREADS=2
         same_as_baseline fork_$mode
         sed -n 's/^forks while/    &/p' "$work/fork_$mode.err"
     done
