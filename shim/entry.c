@@ -225,9 +225,9 @@ void um_entry_after_cuinit(void) {
 // registers its own teardown and before libcupti (dlopened after cuInit) registers its
 // destructors. Run last, a CUPTI flush from um_fini met destroyed contexts and CUPTI state
 // (SIGSEGV at exit with UMSHIM_CUPTI=1 on the H100, tests/gpu/threads.cu), and the staging
-// engine's cuMemFreeHost calls failed (the driver frees the pinned memory in its own
-// teardown then, which made exits 15-30 ms longer on the H200: tools/gpu/wall_phases.py
-// --exit-mark). So stopping CUPTI and the staging engine has a handler of its own, registered
+// engine's cuMemFreeHost calls failed (its pinned memory was left to the driver's teardown;
+// the debug line at shutdown counts failed frees). So stopping CUPTI and the staging engine
+// has a handler of its own, registered
 // again by the first intercepted call that finds a context current: the runtime has finished
 // initialising by then, so the handler runs before any teardown it registered. Whichever
 // registration runs first does the work (once); um_fini writes the totals later, touching

@@ -537,11 +537,13 @@ static CUresult slot_prepare(um_stage_copy_t *c, size_t bytes) {
 
 // Pool threads are bought with traffic too. Every CPU the pool's threads have run on stays in
 // the process's TLB-shootdown set, so each later munmap interrupts it (the driver's teardown
-// at exit above all). On the H200 machine (a VM; 2026-12-03, tools/gpu/run.sh exit_threads,
-// 7 runs) recall_demo's exit took ~14 ms longer after a 12-thread pool than without the
-// engine and ~2 ms after 4 threads, with 887 against 182 TLB-shootdown interrupts over 5 runs
-// (33 without the engine), while 4 threads staged its 293 MiB upload in 20.5 ms (12: 16.9,
-// the driver: 47.9). So a pool of the engine's default size starts with
+// at exit above all). On the H200 machine (a VM; 2026-12-03, tools/gpu/run.sh exit_threads)
+// 5 runs of recall_demo caused 33 TLB-shootdown interrupts without the engine and 93-99 /
+// 162-182 / 438-468 / 809-887 with 2 / 4 / 8 / 12 pool threads, and its exit was 8-18 ms
+// longer after a 12-thread pool than without staging (7-run medians; the milliseconds per
+// pool size are within that noise, the interrupt counts are not), while 4 threads staged its
+// 293 MiB upload in 20.5-23.8 ms (12: 16.9-17.5, the driver: 47.9-50.0). So a pool of the
+// engine's default size starts with
 // UM_STAGE_START_THREADS and takes one more thread per UM_STAGE_TRAFFIC_PER_THREAD bytes
 // staged (this copy included), up to the configured count (12 after 1.5 GiB); a count the
 // caller set is used as given.

@@ -255,6 +255,7 @@ bench_exit_threads() {
     step 90 python3 tools/gpu/wall_phases.py --runs 7 --exit-mark --shim "$shim" "${vars[@]}" \
         --field 'upload\+norms ([0-9.]+) ms' -- "$bin/recall_demo" "${ab_flags[@]}"
     tlb() { awk '/TLB shootdowns/ { s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; print s }' /proc/interrupts; }
+    enough 45 "TLB shootdowns" || return 0
     echo "TLB shootdowns (all CPUs) over 5 runs of each:"
     for v in "" 0 2 4 8 12; do
         local a b i
