@@ -33,9 +33,9 @@ static int naive_decimal(const char *s, size_t len, uint64_t *v) {
     return 1;
 }
 
-// --- bytes: digits, then nothing or one of K/M/G (any case), optionally followed by B or iB ---
+// --- bytes: digits, then nothing or one of K/M/G/T (any case), optionally followed by B or iB ---
 static void check_bytes(const char *s) {
-    static const char unit_chars[] = "kKmMgG";
+    static const char unit_chars[] = "kKmMgGtT";
     size_t digits = strspn(s, "0123456789");
     const char *suffix = s + digits;
     unsigned shift = 0;
