@@ -255,12 +255,16 @@ static void set_reason(const um_pol_t *pol, um_decision_t *d, int rule, const ch
     __attribute__((format(printf, 4, 5)));
 
 static void set_reason(const um_pol_t *pol, um_decision_t *d, int rule, const char *fmt, ...) {
+    d->rule = rule;
+    if (pol->cfg.no_reasons) {
+        d->reason[0] = '\0';
+        return;
+    }
     char facts[128];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(facts, sizeof facts, fmt, ap);
     va_end(ap);
-    d->rule = rule;
     snprintf(d->reason, sizeof d->reason, "%s %s: %s%s%s", um_pol_mode_name(pol->cfg.mode),
              um_pol_rule_name(rule), facts, facts[0] ? "; " : "", rule_texts[rule].cite);
 }

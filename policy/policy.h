@@ -65,6 +65,10 @@ typedef struct {
     um_mode_t mode;
     uint64_t managed_threshold; // bytes; smaller allocations stay device memory
     uint64_t staging_threshold; // bytes; 0 = staging off
+    // 1: decisions carry their rule but an empty reason text. For the shim's allocation path,
+    // where nothing reads the text and formatting it was a fifth of auto's CPU work per
+    // allocation; reports (umshim report) and policy files keep their texts.
+    int no_reasons;
 } um_pol_config_t;
 
 typedef struct um_pol um_pol_t;

@@ -27,6 +27,7 @@ int um_dec_init(void) {
     cfg.mode = um_cfg.mode;
     cfg.managed_threshold = um_opt_num(UM_OPT_MANAGED_THRESHOLD);
     cfg.staging_threshold = um_cfg.staging ? um_opt_num(UM_OPT_STAGING_THRESHOLD) : 0;
+    cfg.no_reasons = 1; // nothing in the shim reads them; `umshim report` makes its own
     um_pol = um_pol_create(&cfg);
     if (um_pol == NULL) {
         UM_WARN("the policy engine could not be created; allocations stay device memory");

@@ -21,7 +21,7 @@
 static um_pol_t *pol;
 
 static um_pol_t *make(um_mode_t mode, uint64_t staging) {
-    um_pol_config_t cfg = {mode, THRESHOLD, staging};
+    um_pol_config_t cfg = {mode, THRESHOLD, staging, 0};
     um_pol_t *p = um_pol_create(&cfg);
     ck_assert_ptr_nonnull(p);
     return p;
@@ -201,6 +201,32 @@ START_TEST(test_policy_auto_small_stays_device) {
     feed(ev_alloc_kind(1, 4096, UM_MEM_DEVICE, UM_MEM_DEVICE, "app+0x10"));
     d = live(1);
     assert_device(d, UM_RULE_SMALL);
+}
+END_TEST
+
+START_TEST(test_policy_no_reasons_same_decisions) {
+    // Without reason texts (the shim's setting) every decision is the same, rule included.
+    um_pol_config_t cfg = {UM_MODE_AUTO, THRESHOLD, 0, 1}; // the fixture's, without reasons
+    um_pol_t *terse = um_pol_create(&cfg);
+    ck_assert_ptr_nonnull(terse);
+    um_pol_keep_device(pol, "kept");
+    um_pol_keep_device(terse, "kept");
+    const char *sites[] = {"app+0x10", "app+0x10", "kept", "other"};
+    const uint64_t sizes[] = {64 * MiB, THRESHOLD - 1, 64 * MiB, 8 * MiB};
+    for (int i = 0; i < 4; i++) {
+        um_decision_t a = um_pol_decide_alloc(pol, sites[i], sizes[i]);
+        um_decision_t b = um_pol_decide_alloc(terse, sites[i], sizes[i]);
+        ck_assert_int_ne(a.reason[0], '\0');
+        ck_assert_int_eq(b.reason[0], '\0');
+        ck_assert_int_eq(a.rule, b.rule);
+        ck_assert_int_eq(a.placement, b.placement);
+        ck_assert_int_eq(a.prefetch, b.prefetch);
+        ck_assert_uint_eq(a.advise, b.advise);
+        ck_assert_int_eq(a.copy_h2d, b.copy_h2d);
+        ck_assert_int_eq(a.copy_d2h, b.copy_d2h);
+        ck_assert_int_eq(a.populate, b.populate);
+    }
+    um_pol_destroy(terse);
 }
 END_TEST
 
@@ -812,7 +838,7 @@ START_TEST(test_policy_reasons_fit_one_line) {
 END_TEST
 
 START_TEST(test_policy_threshold_zero_manages_everything) {
-    um_pol_config_t cfg = {UM_MODE_AUTO, 0, 0};
+    um_pol_config_t cfg = {UM_MODE_AUTO, 0, 0, 0};
     um_pol_t *p = um_pol_create(&cfg);
     um_decision_t d = um_pol_decide_alloc(p, "s", 1);
     ck_assert_int_eq(d.placement, UM_PLACE_MANAGED);
@@ -899,7 +925,7 @@ START_TEST(test_policy_null_and_bad_arguments) {
     ck_assert_int_eq(um_pol_keep_device(pol, NULL), -1);
     ck_assert_ptr_null(um_pol_stats(NULL));
     um_pol_destroy(NULL);
-    um_pol_config_t cfg = {(um_mode_t)42, 0, 0}; // out of range: auto
+    um_pol_config_t cfg = {(um_mode_t)42, 0, 0, 0}; // out of range: auto
     um_pol_t *p = um_pol_create(&cfg);
     d = um_pol_decide_alloc(p, "s", MiB);
     check_reason(&d, UM_MODE_AUTO);
@@ -912,6 +938,7 @@ Suite *policy_suite(void) {
     TCase *core = tcase_create("core");
     tcase_add_checked_fixture(core, setup_auto, teardown);
     tcase_add_test(core, test_policy_passthrough_changes_nothing);
+    tcase_add_test(core, test_policy_no_reasons_same_decisions);
     tcase_add_test(core, test_policy_managed_mode_is_the_naive_port);
     tcase_add_test(core, test_policy_prefetch_mode_prefetches_everything);
     tcase_add_test(core, test_policy_auto_new_allocation);
