@@ -7,10 +7,10 @@ r"""Time each intercepted call of a program, per umshim mode, from the shim's ow
 Runs PROGRAM under LD_PRELOAD with UMSHIM_TRACE in each mode (passthrough and auto by
 default), interleaved, N runs each, and prints per event kind and call name: how many calls
 a run makes, and the median and 90th percentile of `dur` (microseconds the call spent inside
-the shim, the driver's work included) over all runs (--by-site: per call site too, e.g. a program's two read-backs apart, one of
-which waits for a kernel). Tracing is on in every mode, so its own
-cost (the same in each) cancels in the differences; what differs between the columns is what
-the mode does around the driver's call. Used to find where auto's time per call goes (a
+the shim, the driver's work included) over all runs; --by-site: per call site too (e.g. a
+program's two read-backs apart, one of which waits for a kernel). Tracing is on in every
+mode, so its own cost (the same in each) cancels in the differences; what differs between
+the columns is what the mode does around the driver's call. Used to find where auto's time per call goes (a
 demo batch is one H2D, two launches and two D2H: see README, "Measured results").
 """
 import argparse

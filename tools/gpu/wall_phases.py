@@ -60,6 +60,7 @@ def one(cmd, shim, extra, exit_mark=False):
                          env=env)
     os.close(slave)
     first = last = mark = None
+    t = 0.0
     out = b""
     pending = b""
     while True:
@@ -80,6 +81,9 @@ def one(cmd, shim, extra, exit_mark=False):
             first = t if first is None else first
             last = t
     os.close(master)
+    if pending and not pending.startswith(b"umshim:"):  # a last line without its newline
+        first = t if first is None else first
+        last = t
     rc = p.wait()
     end = time.perf_counter() - t0
     if rc != 0 or first is None:
