@@ -9,7 +9,7 @@
 # under `timeout`, cut to what is left, and a step with too little time left is skipped and
 # says so. Steps run in the order of what matters most: suite, A/B, transfer engine, the rest.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 
 what=${1:-all}
 pack=$PWD/.gpu/suite
