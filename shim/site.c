@@ -11,7 +11,6 @@
 #include <unistd.h>
 #include <pthread.h>
 #include <stdint.h>
-#include <execinfo.h>
 #include <stdio.h>
 #include <string.h>
 #include <unwind.h>
@@ -226,8 +225,8 @@ static int classify(const void *ret, char *site, size_t n) {
 // program): 70% of auto's cost per allocation (15k of 21k instructions an alloc/free pair,
 // callgrind, tests/integration against the driver double). The site is the first frame that
 // is not plumbing, a few frames up, so the walk stops there: libgcc's _Unwind_Backtrace with
-// a callback, the unwinder backtrace() itself uses, looked up at run time (glibc loads
-// libgcc_s for its first backtrace()); backtrace() stays the fallback.
+// a callback, the unwinder backtrace() itself uses, looked up at run time. Without libgcc_s
+// there is no site (backtrace() finds no frames without it either).
 #define UM_SITE_FRAMES 24
 
 typedef _Unwind_Reason_Code (*unwind_backtrace_fn)(_Unwind_Trace_Fn, void *);
@@ -237,9 +236,7 @@ static unwind_getip_fn um_unwind_getip;
 static pthread_once_t um_unwind_once = PTHREAD_ONCE_INIT;
 
 static void find_unwinder(void) {
-    void *frames[1];
-    backtrace(frames, 1); // glibc dlopens libgcc_s.so.1 here
-    void *h = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_NOLOAD);
+    void *h = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL); // kept open: used until exit
     if (h == NULL)
         return;
     unwind_backtrace_fn bt = (unwind_backtrace_fn)um_real_dlsym(h, "_Unwind_Backtrace");
@@ -248,7 +245,6 @@ static void find_unwinder(void) {
         um_unwind_getip = ip;
         um_unwind_backtrace = bt;
     }
-    dlclose(h); // NOLOAD took a reference; glibc's own keeps the library loaded
 }
 
 typedef struct {
@@ -279,18 +275,10 @@ void um_site_capture(char *out, size_t n) {
         return;
     out[0] = 0;
     pthread_once(&um_unwind_once, find_unwinder);
-    if (um_unwind_backtrace != NULL) {
-        walk_t w = {out, n, 0, 0, NULL};
-        um_unwind_backtrace(walk_frame, &w);
-        if (!w.found && w.last != NULL) // all plumbing: the outermost frame seen
-            um_site_format((const char *)w.last - 1, out, n);
+    if (um_unwind_backtrace == NULL)
         return;
-    }
-    void *frames[UM_SITE_FRAMES];
-    int nf = backtrace(frames, UM_SITE_FRAMES);
-    for (int i = 1; i < nf; i++)
-        if (!classify(frames[i], out, n))
-            return;
-    if (nf > 1)
-        um_site_format((const char *)frames[nf - 1] - 1, out, n);
+    walk_t w = {out, n, 0, 0, NULL};
+    um_unwind_backtrace(walk_frame, &w);
+    if (!w.found && w.last != NULL) // all plumbing: the outermost frame seen
+        um_site_format((const char *)w.last - 1, out, n);
 }

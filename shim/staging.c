@@ -467,9 +467,15 @@ static void slot_free(const um_stage_config_t *cfg, um_stage_slot_t *s) {
 #define UM_STAGE_TRAFFIC_PER_PINNED 32
 #define UM_STAGE_MIN_ARENA ((size_t)4 << 20)
 
+// Bytes staged so far, a copy of `bytes` about to start included: what pinned memory and
+// pool threads are bought with.
+static size_t traffic_with(size_t bytes) {
+    return (size_t)atomic_load(&g.staged_bytes) + bytes;
+}
+
 static size_t arena_for(const um_stage_config_t *cfg, size_t bytes) {
     size_t most = cfg->chunk * (size_t)cfg->buffers;
-    size_t traffic = (size_t)atomic_load(&g.staged_bytes) + bytes;
+    size_t traffic = traffic_with(bytes);
     size_t want = cfg->min_arena > UM_STAGE_MIN_ARENA ? cfg->min_arena : UM_STAGE_MIN_ARENA;
     while (want < traffic / UM_STAGE_TRAFFIC_PER_PINNED && want < most)
         want *= 2;
@@ -543,17 +549,16 @@ static CUresult slot_prepare(um_stage_copy_t *c, size_t bytes) {
 // longer after a 12-thread pool than without staging (7-run medians; the milliseconds per
 // pool size are within that noise, the interrupt counts are not), while 4 threads staged its
 // 293 MiB upload in 20.5-23.8 ms (12: 16.9-17.5, the driver: 47.9-50.0). So a pool of the
-// engine's default size starts with
-// UM_STAGE_START_THREADS and takes one more thread per UM_STAGE_TRAFFIC_PER_THREAD bytes
-// staged (this copy included), up to the configured count (12 after 1.5 GiB); a count the
-// caller set is used as given.
+// engine's default size starts with UM_STAGE_START_THREADS and takes one more thread per
+// UM_STAGE_TRAFFIC_PER_THREAD bytes staged (this copy included), up to the configured count
+// (12 after 1.5 GiB); a count the caller set is used as given.
 #define UM_STAGE_START_THREADS 4
 #define UM_STAGE_TRAFFIC_PER_THREAD ((size_t)128 << 20)
 
 static int threads_for(size_t bytes) { // under g.mu
     if (!g.grow_threads)
         return g.cfg.threads;
-    size_t want = ((size_t)atomic_load(&g.staged_bytes) + bytes) / UM_STAGE_TRAFFIC_PER_THREAD;
+    size_t want = traffic_with(bytes) / UM_STAGE_TRAFFIC_PER_THREAD;
     if (want < UM_STAGE_START_THREADS)
         want = UM_STAGE_START_THREADS;
     return want < (size_t)g.cfg.threads ? (int)want : g.cfg.threads;
