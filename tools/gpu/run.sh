@@ -165,9 +165,10 @@ bench_staging() {
 bench_staging_taper() {
     [ -x "$bin/staging_bench" ] || return 0
     header "transfer engine: D2H taper (default 8) vs flat pieces vs taper 4 / 16"
-    # Every config starts at the default's full arena (48 MiB), as a program's engine runs once
-    # its traffic has grown it (each config switch sets the engine up anew).
-    step 120 "$bin/staging_bench" 64 "0:0:0:0:1:0:0:0:48,0:0:0:0:1:0:0:-1:48,0:0:0:0:1:0:0:4:48,0:0:0:0:1:0:0:16:48" "4,8,16,32,64"
+    # Every config starts at the default's full arena (48 MiB) and with its 12 pool threads, as
+    # a program's engine runs once its traffic has grown both (each config switch sets the
+    # engine up anew, and a default-sized pool would start again at 4 threads).
+    step 120 "$bin/staging_bench" 64 "12:0:0:0:1:0:0:0:48,12:0:0:0:1:0:0:-1:48,12:0:0:0:1:0:0:4:48,12:0:0:0:1:0:0:16:48" "4,8,16,32,64"
 }
 
 bench_handport() {
