@@ -290,6 +290,38 @@ bench_call_costs() {
         --batches 50 --validate 0
 }
 
+# Where auto's end-to-end time goes on the suite programs of ab_programs: wall_phases with the
+# exit split, no shim / passthrough / auto / auto without the transfer engine, 9 rounds; then
+# each intercepted call's time, passthrough vs auto (call_costs.py), for the two programs with
+# thousands of calls.
+bench_program_phases() {
+    local p
+    for p in streams_async_static many_allocs_static threads_static pipeline_static; do
+        [ -x "$bin/$p" ] || continue
+        header "wall phases: $p"
+        step 40 python3 tools/gpu/wall_phases.py --runs 9 --exit-mark --shim "$shim" \
+            --variant no-shim --variant passthrough:UMSHIM_MODE=passthrough \
+            --variant auto:UMSHIM_MODE=auto --variant auto-nostaging:UMSHIM_MODE=auto,UMSHIM_STAGING=0 \
+            -- "$bin/$p"
+    done
+    for p in many_allocs_static threads_static; do
+        [ -x "$bin/$p" ] || continue
+        header "per-call time, passthrough vs auto: $p (3 runs each)"
+        step 40 python3 tools/gpu/call_costs.py --runs 3 --shim "$shim" -- "$bin/$p"
+    done
+}
+
+# Staged D2H against the pool's thread count at the sizes around the D2H threshold: 4, 6, 8
+# and 12 threads, each with the default's full 24 x 2 MiB arena, interleaved; two processes.
+bench_staging_threads() {
+    [ -x "$bin/staging_bench" ] || return 0
+    local i
+    for i in 1 2; do
+        header "transfer engine: pool threads 4 / 6 / 8 / 12 at 16-64 MiB (process $i of 2)"
+        step 60 "$bin/staging_bench" 64 "4:0:24:0:1:0:0:0:48,6:0:24:0:1:0:0:0:48,8:0:24:0:1:0:0:0:48,12:0:24:0:1:0:0:0:48" "16,64"
+    done
+}
+
 bench_batch_copy() {
     [ -x "$bin/batch_copy_bench" ] || return 0
     header "a legacy batch's copies: legacy vs what a shim can do vs hand port"
@@ -325,7 +357,8 @@ bench_recall() {
 
 # Most wanted first, so a bounded run (RUN_SECONDS) drops the least wanted.
 bench_steps=(ab_demo ab_alternating ab_programs staging staging_taper handport demo_variants
-    batch_copy overhead transfer wall recall exit_split exit_threads call_costs)
+    batch_copy overhead transfer wall recall exit_split exit_threads call_costs program_phases
+    staging_threads)
 
 # run_bench [STEP...]: the named steps (default: all, in the order above).
 run_bench() {
