@@ -19,6 +19,9 @@ static um_pol_t *um_pol;
 static uint64_t um_managed_bytes; // atomic: bytes of live managed rewrites
 static int um_capable[UM_MAX_DEVICES]; // 0 unknown, 1 yes, 2 no
 static int (*um_free_query)(uint64_t *free_bytes);
+// Allocations smaller than this are not given a call site (um_dec_needs_site); 0 until
+// um_dec_init has decided, so that every allocation gets one.
+static uint64_t um_site_floor;
 
 // --- engine ---
 int um_dec_init(void) {
@@ -47,12 +50,22 @@ int um_dec_init(void) {
         keep += len + (comma ? 1 : 0);
     }
     const char *path = um_opt_str(UM_OPT_POLICY);
+    int file_loaded = 0;
     if (path[0] != 0) {
         char err[256] = "";
         if (um_pol_load(um_pol, path, err, sizeof err) != 0)
             UM_WARN("UMSHIM_POLICY: %s; built-in rules are used", err[0] ? err : path);
+        else
+            file_loaded = 1;
     }
+    if (um_cfg.mode != UM_MODE_PASSTHROUGH && !um_cfg.trace && !file_loaded &&
+        um_opt_str(UM_OPT_POLICY_OUT)[0] == 0)
+        __atomic_store_n(&um_site_floor, cfg.managed_threshold, __ATOMIC_RELAXED);
     return 0;
+}
+
+int um_dec_needs_site(uint64_t bytes) {
+    return bytes >= __atomic_load_n(&um_site_floor, __ATOMIC_RELAXED);
 }
 
 void um_dec_fini(void) {

@@ -27,6 +27,12 @@ void um_dec_observe(const um_event_t *ev);
 // um_dec_unreserve if the managed allocation is not made or later freed.
 // Returns NULL, or the reason the shim overrode a managed placement (for a fallback event).
 const char *um_dec_alloc(const char *site, uint64_t bytes, int device, um_decision_t *out);
+// Whether a new allocation of `bytes` needs its call site (the stack walk is most of the
+// shim's own cost per allocation): always when tracing, learning a policy file or reading
+// one (its entries may place any site); otherwise only at or above the managed threshold,
+// since below it every site gets device memory and the learned site statistics decide
+// nothing (the IPC rule learns only from failed exports of managed allocations).
+int um_dec_needs_site(uint64_t bytes);
 void um_dec_unreserve(uint64_t bytes);
 uint64_t um_dec_managed_bytes(void);
 

@@ -327,7 +327,7 @@ static void populate(uint64_t base, int dev) {
 static CUresult mem_alloc(CUdeviceptr *dptr, size_t bytes) {
     uint64_t t0 = um_now_ns();
     char site[UM_SITE_MAX] = "";
-    if (um_cfg.sites)
+    if (um_cfg.sites && um_dec_needs_site(bytes))
         um_site_capture(site, sizeof site);
     int dev = um_cur_device();
     um_decision_t d;
@@ -371,9 +371,10 @@ UM_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes) {
     UM_END(mem_alloc(dptr, bytes));
 }
 
-static void site_if(char *site) {
+// The call site of an allocation the shim records but never rewrites, when it is wanted.
+static void site_if(char *site, uint64_t bytes) {
     site[0] = 0;
-    if (um_cfg.events)
+    if (um_cfg.events && um_dec_needs_site(bytes))
         um_site_capture(site, UM_SITE_MAX);
 }
 
@@ -382,7 +383,7 @@ UM_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t w
     UM_BEGIN(cuMemAllocPitch_v2, dptr, pitch, w, h, esz);
     uint64_t t0 = um_now_ns();
     char site[UM_SITE_MAX];
-    site_if(site);
+    site_if(site, (uint64_t)w * h);
     CUresult r = UM_REAL_CALL(cuMemAllocPitch_v2, dptr, pitch, w, h, esz);
     alloc_info_t a = {"cuMemAllocPitch_v2", r == CUDA_SUCCESS ? *dptr : 0,
                       r == CUDA_SUCCESS ? (uint64_t)*pitch * h : (uint64_t)w * h, UM_MEM_PITCH,
@@ -395,7 +396,7 @@ UM_EXPORT CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytes, unsigned i
     UM_BEGIN(cuMemAllocManaged, dptr, bytes, flags);
     uint64_t t0 = um_now_ns();
     char site[UM_SITE_MAX];
-    site_if(site);
+    site_if(site, bytes);
     CUresult r = UM_REAL_CALL(cuMemAllocManaged, dptr, bytes, flags);
     alloc_info_t a = {"cuMemAllocManaged", r == CUDA_SUCCESS ? *dptr : 0, bytes, UM_MEM_MANAGED,
                       UM_MEM_MANAGED, um_cur_device(), 0, site, NULL, NULL, 0, t0};
@@ -420,7 +421,7 @@ UM_EXPORT CUresult cuMemFree_v2(CUdeviceptr ptr) {
 #define UM_POOL_ALLOC(sym, pt, ...)                                                              \
     uint64_t t0 = um_now_ns();                                                                   \
     char site[UM_SITE_MAX];                                                                      \
-    site_if(site);                                                                               \
+    site_if(site, bytes);                                                                        \
     CUresult r = UM_REAL_CALL(sym, __VA_ARGS__);                                                 \
     alloc_info_t a = {#sym, r == CUDA_SUCCESS ? *dptr : 0, bytes, UM_MEM_POOL, UM_MEM_POOL,     \
                       um_cur_device(), 0, site, NULL, um_map_stream(s, pt), 1, t0};              \
@@ -465,7 +466,7 @@ UM_EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr ptr, CUstream s) {
 // --- host allocations and registrations: recorded (pinned host memory) ---
 static CUresult host_alloc_done(const char *api, void **pp, size_t bytes, CUresult r, uint64_t t0) {
     char site[UM_SITE_MAX];
-    site_if(site);
+    site_if(site, bytes);
     alloc_info_t a = {api, r == CUDA_SUCCESS ? (uint64_t)(uintptr_t)*pp : 0, bytes, UM_MEM_HOST,
                       UM_MEM_HOST, -1, 0, site, NULL, NULL, 0, t0};
     record_alloc(&a, r);
@@ -529,7 +530,7 @@ UM_EXPORT CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset,
     UM_BEGIN(cuMemMap, ptr, size, offset, h, flags);
     uint64_t t0 = um_now_ns();
     char site[UM_SITE_MAX];
-    site_if(site);
+    site_if(site, size);
     CUresult r = UM_REAL_CALL(cuMemMap, ptr, size, offset, h, flags);
     alloc_info_t a = {"cuMemMap", ptr, size, UM_MEM_VMM, UM_MEM_VMM, um_cur_device(), 0, site,
                       NULL, NULL, 0, t0};
