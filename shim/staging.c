@@ -126,6 +126,7 @@ static struct {
     um_stage_slot_t slot[UM_STAGE_MAX_SLOTS];
     atomic_uint_fast64_t staged_copies, staged_bytes, direct_copies, errors;
     atomic_uint_fast64_t pinned_bytes, free_failures; // held now; cuMemFreeHost errors
+    atomic_uint_fast64_t most_drains; // the most drains one D2H had queued or running at once
 } g = {
     .mu = PTHREAD_MUTEX_INITIALIZER,
     .work = PTHREAD_COND_INITIALIZER,
@@ -737,16 +738,51 @@ static CUresult pipe_htod(um_stage_copy_t *c, CUdeviceptr dst, const char *src, 
     return err;
 }
 
+// How many drains of a D2H of `bytes` may be queued or running at once (see
+// UM_STAGE_D2H_BYTES_PER_DRAIN).
+static int drains_for(const um_stage_config_t *cfg, size_t bytes) {
+    if (cfg->d2h_drains > 0)
+        return cfg->d2h_drains;
+    if (cfg->d2h_drains < 0)
+        return UM_STAGE_MAX_BUFFERS;
+    size_t n = bytes / UM_STAGE_D2H_BYTES_PER_DRAIN;
+    return n < UM_STAGE_D2H_MIN_DRAINS ? UM_STAGE_D2H_MIN_DRAINS
+           : n > UM_STAGE_MAX_BUFFERS  ? UM_STAGE_MAX_BUFFERS
+                                       : (int)n;
+}
+
+// Hands buffer b's landed piece to the pool, or keeps it ready (landed, not yet handed on)
+// while the copy has `most` drains queued or running.
+static void drain_or_hold(um_stage_slot_t *s, int b, char *dst, const size_t *off_of,
+                          const size_t *len_of, unsigned char *host, unsigned char *ready,
+                          int *inflight, int most, int stream) {
+    if (*inflight >= most) {
+        ready[b] = 1;
+        return;
+    }
+    ready[b] = 0;
+    host[b] = 1;
+    (*inflight)++;
+    uint_fast64_t seen = atomic_load_explicit(&g.most_drains, memory_order_relaxed);
+    while ((uint_fast64_t)*inflight > seen &&
+           !atomic_compare_exchange_weak(&g.most_drains, &seen, (uint_fast64_t)*inflight))
+        ;
+    task_enqueue(&s->task[b], dst + off_of[b], s->pinned + (size_t)b * s->stride, len_of[b],
+                 stream);
+}
+
 static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t bytes,
                           CUstream stream) {
     const um_stage_config_t *cfg = &c->cfg;
     um_stage_slot_t *s = c->s;
-    const int B = s->nbuf;
+    const int B = s->nbuf, most = drains_for(cfg, bytes);
+    const int nt = cfg->copy_mode != UM_STAGE_COPY_MEMCPY;
     const size_t piece = piece_size(cfg, s, bytes);
     size_t off_of[UM_STAGE_MAX_BUFFERS], len_of[UM_STAGE_MAX_BUFFERS]; // each buffer's piece
-    unsigned char host[UM_STAGE_MAX_BUFFERS] = {0}; // a drain is queued or running
-    unsigned char own[UM_STAGE_MAX_BUFFERS] = {0};  // in the fifo with one of our DMAs
-    size_t queued = 0, drained = 0;                 // bytes with DMAs queued / drained so far
+    unsigned char host[UM_STAGE_MAX_BUFFERS] = {0};  // a drain is queued or running
+    unsigned char ready[UM_STAGE_MAX_BUFFERS] = {0}; // landed, waiting for a drain (`most`)
+    unsigned char own[UM_STAGE_MAX_BUFFERS] = {0};   // in the fifo with one of our DMAs
+    size_t queued = 0, drained = 0;                  // bytes with DMAs queued / drained so far
     int inflight = 0, spun_out = 0;
     unsigned seen = 0;
     CUresult err = CUDA_SUCCESS, r;
@@ -764,6 +800,17 @@ static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t
         }
         if (drained == bytes)
             break;
+        // Landed pieces held back by the limit, lowest offset first.
+        while (inflight < most) {
+            int next = -1;
+            for (int b = 0; b < B; b++)
+                if (ready[b] && (next < 0 || off_of[b] < off_of[next]))
+                    next = b;
+            if (next < 0)
+                break;
+            drain_or_hold(s, next, dst, off_of, len_of, host, ready, &inflight, most, nt);
+            progress = 1;
+        }
         // Finished DMAs (oldest first) go to the pool; blocking only when nothing else can
         // happen (see below).
         while (s->fifo_len > 0 && err == CUDA_SUCCESS) {
@@ -782,17 +829,14 @@ static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t
             }
             if (own[b]) {
                 own[b] = 0;
-                host[b] = 1;
-                inflight++;
-                task_enqueue(&s->task[b], dst + off_of[b], s->pinned + (size_t)b * s->stride,
-                             len_of[b], cfg->copy_mode != UM_STAGE_COPY_MEMCPY);
+                drain_or_hold(s, b, dst, off_of, len_of, host, ready, &inflight, most, nt);
             }
         }
         if (err != CUDA_SUCCESS)
             break;
         // Queue DMAs into every free buffer.
         for (int b = 0; b < B && queued < bytes; b++) {
-            if (host[b] || s->in_fifo[b])
+            if (host[b] || ready[b] || s->in_fifo[b])
                 continue;
             size_t len = piece_at(cfg, piece, queued, bytes, 1);
             r = cfg->memcpy_dtoh_async(s->pinned + (size_t)b * s->stride, src + queued, len,
@@ -824,10 +868,7 @@ static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t
                 keep_first(&err, r);
             } else if (own[b]) {
                 own[b] = 0;
-                host[b] = 1;
-                inflight++;
-                task_enqueue(&s->task[b], dst + off_of[b], s->pinned + (size_t)b * s->stride,
-                             len_of[b], cfg->copy_mode != UM_STAGE_COPY_MEMCPY);
+                drain_or_hold(s, b, dst, off_of, len_of, host, ready, &inflight, most, nt);
             }
             continue;
         }
@@ -953,6 +994,7 @@ int um_stage_init(const um_stage_config_t *cfg) {
     atomic_store(&g.staged_bytes, 0);
     atomic_store(&g.direct_copies, 0);
     atomic_store(&g.errors, 0);
+    atomic_store(&g.most_drains, 0);
     atomic_store(&g.threshold, c.threshold);
     atomic_store(&g.d2h_threshold, c.d2h_threshold ? c.d2h_threshold : c.threshold);
     atomic_store_explicit(&g.enabled, 1, memory_order_release);
@@ -1068,4 +1110,5 @@ void um_stage_stats(um_stage_stats_t *out) {
     out->errors = atomic_load(&g.errors);
     out->pinned_bytes = atomic_load(&g.pinned_bytes);
     out->free_failures = atomic_load(&g.free_failures);
+    out->most_drains = atomic_load(&g.most_drains);
 }
