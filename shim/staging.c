@@ -118,8 +118,6 @@ static struct {
     atomic_size_t threshold, d2h_threshold;
     int stop;
     int nthreads, nsleeping;
-    int nspinning; // pool threads spinning for work (counted under g.mu: each re-checks the
-                   // queue under it before sleeping, so a task they can take wakes nobody)
     int grow_threads; // the pool's size was left to the engine: it grows with traffic
     pthread_t thread[UM_STAGE_MAX_THREADS];
     um_stage_task_t queue; // sentinel of a circular list
@@ -128,7 +126,6 @@ static struct {
     um_stage_slot_t slot[UM_STAGE_MAX_SLOTS];
     atomic_uint_fast64_t staged_copies, staged_bytes, direct_copies, errors;
     atomic_uint_fast64_t pinned_bytes, free_failures; // held now; cuMemFreeHost errors
-    atomic_uint_fast64_t most_drains; // the most drains one D2H had queued or running at once
 } g = {
     .mu = PTHREAD_MUTEX_INITIALIZER,
     .work = PTHREAD_COND_INITIALIZER,
@@ -255,14 +252,12 @@ static void *worker_main(void *arg) {
         if (g.queue.next == &g.queue && !g.stop) {
             // Spin a little before sleeping: within a copy the next piece usually comes
             // within microseconds, and a futex wake-up costs tens of them.
-            g.nspinning++;
             pthread_mutex_unlock(&g.mu);
             int64_t until = now_ns() + UM_STAGE_SPIN_NS;
             while (atomic_load_explicit(&g.nqueued, memory_order_relaxed) == 0 && now_ns() < until)
                 for (int i = 0; i < 32; i++)
                     cpu_relax();
             pthread_mutex_lock(&g.mu);
-            g.nspinning--;
             while (g.queue.next == &g.queue && !g.stop) {
                 g.nsleeping++;
                 pthread_cond_wait(&g.work, &g.mu);
@@ -307,10 +302,7 @@ static void task_enqueue(um_stage_task_t *t, void *dst, const void *src, size_t 
     t->stream = stream;
     atomic_store_explicit(&t->state, TASK_QUEUED, memory_order_relaxed);
     queue_push(t);
-    // A sleeper is woken only for a task no spinning thread will take: waking pool threads
-    // the copy does not need cost the caller a futex call each and kept a 12-thread pool's
-    // 16 MiB D2H at 0.9-1.0 ms where 4 threads took 0.46 (H200, staging_threads, fe9ce8e).
-    if (g.nsleeping > 0 && atomic_load_explicit(&g.nqueued, memory_order_relaxed) > g.nspinning)
+    if (g.nsleeping > 0)
         pthread_cond_signal(&g.work);
     pthread_mutex_unlock(&g.mu);
 }
@@ -745,51 +737,16 @@ static CUresult pipe_htod(um_stage_copy_t *c, CUdeviceptr dst, const char *src, 
     return err;
 }
 
-// How many drains of a D2H of `bytes` may be queued or running at once (see
-// UM_STAGE_D2H_BYTES_PER_DRAIN).
-static int drains_for(const um_stage_config_t *cfg, size_t bytes) {
-    if (cfg->d2h_drains > 0)
-        return cfg->d2h_drains;
-    if (cfg->d2h_drains < 0)
-        return UM_STAGE_MAX_BUFFERS;
-    size_t n = bytes / UM_STAGE_D2H_BYTES_PER_DRAIN;
-    return n < UM_STAGE_D2H_MIN_DRAINS ? UM_STAGE_D2H_MIN_DRAINS
-           : n > UM_STAGE_MAX_BUFFERS  ? UM_STAGE_MAX_BUFFERS
-                                       : (int)n;
-}
-
-// Hands buffer b's landed piece to the pool, or keeps it ready (landed, not yet handed on)
-// while the copy has `most` drains queued or running.
-static void drain_or_hold(um_stage_slot_t *s, int b, char *dst, const size_t *off_of,
-                          const size_t *len_of, unsigned char *host, unsigned char *ready,
-                          int *inflight, int most, int stream) {
-    if (*inflight >= most) {
-        ready[b] = 1;
-        return;
-    }
-    ready[b] = 0;
-    host[b] = 1;
-    (*inflight)++;
-    uint_fast64_t seen = atomic_load_explicit(&g.most_drains, memory_order_relaxed);
-    while ((uint_fast64_t)*inflight > seen &&
-           !atomic_compare_exchange_weak(&g.most_drains, &seen, (uint_fast64_t)*inflight))
-        ;
-    task_enqueue(&s->task[b], dst + off_of[b], s->pinned + (size_t)b * s->stride, len_of[b],
-                 stream);
-}
-
 static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t bytes,
                           CUstream stream) {
     const um_stage_config_t *cfg = &c->cfg;
     um_stage_slot_t *s = c->s;
-    const int B = s->nbuf, most = drains_for(cfg, bytes);
-    const int nt = cfg->copy_mode != UM_STAGE_COPY_MEMCPY;
+    const int B = s->nbuf;
     const size_t piece = piece_size(cfg, s, bytes);
     size_t off_of[UM_STAGE_MAX_BUFFERS], len_of[UM_STAGE_MAX_BUFFERS]; // each buffer's piece
-    unsigned char host[UM_STAGE_MAX_BUFFERS] = {0};  // a drain is queued or running
-    unsigned char ready[UM_STAGE_MAX_BUFFERS] = {0}; // landed, waiting for a drain (`most`)
-    unsigned char own[UM_STAGE_MAX_BUFFERS] = {0};   // in the fifo with one of our DMAs
-    size_t queued = 0, drained = 0;                  // bytes with DMAs queued / drained so far
+    unsigned char host[UM_STAGE_MAX_BUFFERS] = {0}; // a drain is queued or running
+    unsigned char own[UM_STAGE_MAX_BUFFERS] = {0};  // in the fifo with one of our DMAs
+    size_t queued = 0, drained = 0;                 // bytes with DMAs queued / drained so far
     int inflight = 0, spun_out = 0;
     unsigned seen = 0;
     CUresult err = CUDA_SUCCESS, r;
@@ -807,17 +764,6 @@ static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t
         }
         if (drained == bytes)
             break;
-        // Landed pieces held back by the limit, lowest offset first.
-        while (inflight < most) {
-            int next = -1;
-            for (int b = 0; b < B; b++)
-                if (ready[b] && (next < 0 || off_of[b] < off_of[next]))
-                    next = b;
-            if (next < 0)
-                break;
-            drain_or_hold(s, next, dst, off_of, len_of, host, ready, &inflight, most, nt);
-            progress = 1;
-        }
         // Finished DMAs (oldest first) go to the pool; blocking only when nothing else can
         // happen (see below).
         while (s->fifo_len > 0 && err == CUDA_SUCCESS) {
@@ -836,14 +782,17 @@ static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t
             }
             if (own[b]) {
                 own[b] = 0;
-                drain_or_hold(s, b, dst, off_of, len_of, host, ready, &inflight, most, nt);
+                host[b] = 1;
+                inflight++;
+                task_enqueue(&s->task[b], dst + off_of[b], s->pinned + (size_t)b * s->stride,
+                             len_of[b], cfg->copy_mode != UM_STAGE_COPY_MEMCPY);
             }
         }
         if (err != CUDA_SUCCESS)
             break;
         // Queue DMAs into every free buffer.
         for (int b = 0; b < B && queued < bytes; b++) {
-            if (host[b] || ready[b] || s->in_fifo[b])
+            if (host[b] || s->in_fifo[b])
                 continue;
             size_t len = piece_at(cfg, piece, queued, bytes, 1);
             r = cfg->memcpy_dtoh_async(s->pinned + (size_t)b * s->stride, src + queued, len,
@@ -875,7 +824,10 @@ static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t
                 keep_first(&err, r);
             } else if (own[b]) {
                 own[b] = 0;
-                drain_or_hold(s, b, dst, off_of, len_of, host, ready, &inflight, most, nt);
+                host[b] = 1;
+                inflight++;
+                task_enqueue(&s->task[b], dst + off_of[b], s->pinned + (size_t)b * s->stride,
+                             len_of[b], cfg->copy_mode != UM_STAGE_COPY_MEMCPY);
             }
             continue;
         }
@@ -1001,7 +953,6 @@ int um_stage_init(const um_stage_config_t *cfg) {
     atomic_store(&g.staged_bytes, 0);
     atomic_store(&g.direct_copies, 0);
     atomic_store(&g.errors, 0);
-    atomic_store(&g.most_drains, 0);
     atomic_store(&g.threshold, c.threshold);
     atomic_store(&g.d2h_threshold, c.d2h_threshold ? c.d2h_threshold : c.threshold);
     atomic_store_explicit(&g.enabled, 1, memory_order_release);
@@ -1105,7 +1056,6 @@ void um_stage_atfork_child(void) {
     atomic_store(&g.pinned_bytes, 0);
     g.nthreads = 0;
     g.nsleeping = 0;
-    g.nspinning = 0;
     g.nbusy = 0;
     g.stop = 0;
     init_conds();
@@ -1118,5 +1068,4 @@ void um_stage_stats(um_stage_stats_t *out) {
     out->errors = atomic_load(&g.errors);
     out->pinned_bytes = atomic_load(&g.pinned_bytes);
     out->free_failures = atomic_load(&g.free_failures);
-    out->most_drains = atomic_load(&g.most_drains);
 }

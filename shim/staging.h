@@ -50,13 +50,6 @@
 // waiting for any DMA, and more, smaller pieces would take that away; H2D is not tapered.)
 #define UM_STAGE_DEFAULT_TAPER 8
 #define UM_STAGE_TAPER_MIN ((size_t)128 << 10)
-// A D2H's drains, queued or running at once, are limited by the copy's size: on the H200
-// (2026-12-03, tools/gpu/run.sh staging_threads, two processes) a 16 MiB D2H took 0.48-0.50
-// ms with 4 or 6 pool threads, 0.54-0.55 with 8 and 0.62-0.66 with 12 (the plain driver:
-// 1.28-1.34), while at 64 MiB 8 and 12 threads tied at 1.43-1.45 ms and 4 took 2.2-2.3.
-// H2D was as fast or faster with more threads at both sizes, so fills are not limited.
-#define UM_STAGE_D2H_BYTES_PER_DRAIN ((size_t)4 << 20)
-#define UM_STAGE_D2H_MIN_DRAINS 4
 // How pool threads copy: libc memcpy, or SSE2 non-temporal stores (x86-64; memcpy elsewhere)
 // for both directions, or non-temporal only when draining into the caller's destination.
 #define UM_STAGE_COPY_MEMCPY 1
@@ -108,9 +101,6 @@ typedef struct {
                       // in staging.c; at most buffers x chunk); 0: 4 MiB. Benchmarks set it to
                       // compare configurations at their steady state from the first copy
     size_t d2h_threshold; // D2H copies smaller than this are not staged; 0: `threshold`
-    int d2h_drains;       // most drains of one D2H queued or running at once; 0: the default
-                          // (bytes / UM_STAGE_D2H_BYTES_PER_DRAIN, at least
-                          // UM_STAGE_D2H_MIN_DRAINS); < 0: no limit (every pool thread)
 } um_stage_config_t;
 
 // The thread count used when the configuration asks for the default: three quarters of the
@@ -172,7 +162,6 @@ typedef struct {
     uint64_t errors;        // staged copies that returned a driver error
     uint64_t pinned_bytes;  // pinned staging memory held now
     uint64_t free_failures; // cuMemFreeHost calls on staging memory that returned an error
-    uint64_t most_drains;   // the most drains one D2H had queued or running at once
 } um_stage_stats_t;
 void um_stage_stats(um_stage_stats_t *out);
 

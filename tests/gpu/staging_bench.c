@@ -6,13 +6,12 @@
 // the real driver directly and hands its function pointers to um_stage_init, as the shim does.
 //
 //   staging_bench [max_MiB [configs [sizes_MiB [fill_threads]]]]
-//   configs: "threads:chunkMiB[:buffers[:mode[:query[:wait[:min_piece_KiB[:taper[:arenaMiB[:drains]]]]]]]]],..."
+//   configs: "threads:chunkMiB[:buffers[:mode[:query[:wait[:min_piece_KiB[:taper[:arenaMiB]]]]]]],..."
 //   (mode: UM_STAGE_COPY_*, wait: UM_STAGE_WAIT_*; query 0 = no event_query; taper -1 = D2H
 //   pieces all full size, N = a D2H's last pieces at most 1/N of what is left; arena = the
 //   pinned bytes a slot starts with, e.g. 48 for the default's steady state: switching configs
-//   sets the engine up anew, which restarts its traffic-grown arena at 4 MiB; drains = the
-//   most drains of one D2H at once, -1 = no limit); 0 = the engine's default for every other
-//   field). The first config is the one used for the shim-path,
+//   sets the engine up anew, which restarts its traffic-grown arena at 4 MiB); 0 = the engine's
+//   default for every other field). The first config is the one used for the shim-path,
 //   async, cold and managed rows. sizes_MiB: "1,2,4,...". fill_threads: "8,12,16"
 //   (fill-only rows, see below). Sizes under 16 MiB run only the first three configs.
 //
@@ -204,7 +203,6 @@ typedef struct {
     size_t min_piece; // 0: the engine's default
     int taper;        // 0: the engine's default; < 0: off
     size_t min_arena; // 0: the engine's default
-    int drains;       // D2H drains at once; 0: the engine's default; < 0: no limit
 } cfg_t;
 
 static cfg_t cfgs[16], fills[4];
@@ -214,7 +212,7 @@ static size_t threshold = UM_STAGE_DEFAULT_THRESHOLD;
 static void cfg_name(const cfg_t *c, int dflt, char *out, size_t size) {
     int mode = c->mode ? c->mode : UM_STAGE_DEFAULT_COPY;
     static const char *const names[] = {"?", "mc", "nt", "mc/nt"};
-    char t[24], ch[24], b[24], p[32] = "", tp[24] = "", ar[24] = "", dr[24] = "";
+    char t[24], ch[24], b[24], p[32] = "", tp[24] = "", ar[24] = "";
     snprintf(t, sizeof t, c->threads > 0 ? "%d" : "D", c->threads);
     snprintf(ch, sizeof ch, c->chunk > 0 ? "%zuM" : "D", c->chunk / MiB);
     snprintf(b, sizeof b, c->buffers > 0 ? "%d" : "D", c->buffers);
@@ -224,10 +222,8 @@ static void cfg_name(const cfg_t *c, int dflt, char *out, size_t size) {
         snprintf(tp, sizeof tp, c->taper < 0 ? " flat" : " taper%d", c->taper);
     if (c->min_arena)
         snprintf(ar, sizeof ar, " a%zuM", c->min_arena / MiB);
-    if (c->drains)
-        snprintf(dr, sizeof dr, c->drains < 0 ? " dall" : " d%d", c->drains);
-    snprintf(out, size, "%s t%s c%s b%s %s%s%s%s%s%s%s%s", c->stub ? "fill-only" : "staged", t, ch,
-             b, names[mode & 3], p, tp, ar, dr, c->wait == UM_STAGE_WAIT_SLEEP ? " sleep" : "",
+    snprintf(out, size, "%s t%s c%s b%s %s%s%s%s%s%s%s", c->stub ? "fill-only" : "staged", t, ch, b,
+             names[mode & 3], p, tp, ar, c->wait == UM_STAGE_WAIT_SLEEP ? " sleep" : "",
              c->query ? "" : " noq", dflt ? "*" : "");
 }
 
@@ -244,7 +240,6 @@ static void use_engine(const cfg_t *c, size_t thr) {
     sc.min_piece = c->min_piece;
     sc.taper = c->taper;
     sc.min_arena = c->min_arena;
-    sc.d2h_drains = c->drains;
     if (!c->query)
         sc.event_query = NULL;
     if (c->stub) {
@@ -596,7 +591,7 @@ static void concurrency_check(CUcontext ctx) {
     }
 }
 
-#define FIELDS 10
+#define FIELDS 9
 
 // "a:b:c,..." -> up to `max` rows of up to FIELDS integers (missing fields stay as given).
 static int parse_list(const char *spec, int rows[][FIELDS], int max) {
@@ -644,7 +639,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < ncfgs; i++)
         cfgs[i] = (cfg_t){rows[i][0], (size_t)rows[i][1] * MiB, rows[i][2], rows[i][3],
                           rows[i][4], 0, rows[i][5], (size_t)rows[i][6] << 10, rows[i][7],
-                          (size_t)rows[i][8] * MiB, rows[i][9]};
+                          (size_t)rows[i][8] * MiB};
     if (ncfgs == 0) {
         fprintf(stderr, "no configs in '%s'\n", spec);
         return 2;
@@ -652,7 +647,7 @@ int main(int argc, char **argv) {
     int frows[4][FIELDS] = {{0}};
     nfills = parse_list(fill_spec, frows, 4);
     for (int i = 0; i < nfills; i++)
-        fills[i] = (cfg_t){frows[i][0], 2 * MiB, 2 * frows[i][0], UM_STAGE_COPY_STREAM, 1, 1, 0, 0, 0, 0, 0};
+        fills[i] = (cfg_t){frows[i][0], 2 * MiB, 2 * frows[i][0], UM_STAGE_COPY_STREAM, 1, 1, 0, 0, 0, 0};
     int srows[16][FIELDS];
     int nsizes = parse_list(size_spec, srows, 16);
     if (getenv("STAGING_BENCH_THRESHOLD_MIB"))

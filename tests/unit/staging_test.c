@@ -682,27 +682,6 @@ START_TEST(test_min_arena_full_pieces_at_once) {
 }
 END_TEST
 
-START_TEST(test_dtoh_drains_limited) {
-    // 8 pool threads, but a D2H keeps at most d2h_drains pieces queued or running; the
-    // default allows bytes / UM_STAGE_D2H_BYTES_PER_DRAIN, at least UM_STAGE_D2H_MIN_DRAINS.
-    um_stage_config_t c = fake_config(256 * KiB, 8, 16, 1);
-    c.d2h_drains = 2;
-    ck_assert_int_eq(um_stage_init(&c), 0);
-    roundtrip(8 * MiB + 3, CU_STREAM_LEGACY, 1, 41);
-    um_stage_stats_t st;
-    um_stage_stats(&st);
-    ck_assert_uint_ge(st.most_drains, 1);
-    ck_assert_uint_le(st.most_drains, 2);
-    c.d2h_drains = 0;
-    ck_assert_int_eq(um_stage_init(&c), 0);
-    for (int i = 0; i < 4; i++)
-        roundtrip(8 * MiB, CU_STREAM_LEGACY, i & 1, (uint64_t)i + 42);
-    um_stage_stats(&st);
-    ck_assert_uint_le(st.most_drains, UM_STAGE_D2H_MIN_DRAINS);
-    um_stage_shutdown();
-}
-END_TEST
-
 START_TEST(test_copy_unaligned_both_modes) {
     // Host pointers at every offset within a cache line, both host copy routines.
     const size_t n = 1 * MiB + 77;
@@ -1412,7 +1391,6 @@ Suite *staging_suite(void) {
     tcase_add_test(core, test_copy_per_thread_stream_on_caller);
     tcase_add_test(core, test_copy_context_switch);
     tcase_add_test(core, test_wants_threshold);
-    tcase_add_test(core, test_dtoh_drains_limited);
     tcase_add_test(core, test_wants_d2h_threshold);
     tcase_add_test(core, test_init_zero_uses_defaults);
     tcase_add_test(core, test_init_default_threads_follow_affinity);

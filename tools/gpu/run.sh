@@ -311,16 +311,14 @@ bench_program_phases() {
     done
 }
 
-# Staged D2H against the pool's thread count and the limit on one D2H's drains at once
-# (UM_STAGE_D2H_BYTES_PER_DRAIN): 12 threads with the default limit (first: the shim-path
-# rows use it), 12 and 4 threads without a limit, each with the default's full 24 x 2 MiB
-# arena, interleaved; two processes.
+# Staged D2H against the pool's thread count at the sizes around the D2H threshold: 4, 6, 8
+# and 12 threads, each with the default's full 24 x 2 MiB arena, interleaved; two processes.
 bench_staging_threads() {
     [ -x "$bin/staging_bench" ] || return 0
     local i
     for i in 1 2; do
-        header "transfer engine: D2H drain limit, 12 threads vs 12 and 4 unlimited (process $i of 2)"
-        step 90 "$bin/staging_bench" 256 "12:0:24:0:1:0:0:0:48:0,12:0:24:0:1:0:0:0:48:-1,4:0:24:0:1:0:0:0:48:-1" "16,64,256"
+        header "transfer engine: pool threads 4 / 6 / 8 / 12 at 16-64 MiB (process $i of 2)"
+        step 60 "$bin/staging_bench" 64 "4:0:24:0:1:0:0:0:48,6:0:24:0:1:0:0:0:48,8:0:24:0:1:0:0:0:48,12:0:24:0:1:0:0:0:48" "16,64"
     done
 }
 
