@@ -251,15 +251,10 @@ static void fmt_trunc(char *buf, size_t n, const char *fmt, ...) {
 }
 
 // "<mode> <rule>: <facts>; <citation>" — one line, truncated to fit.
-static void set_reason(const um_pol_t *pol, um_decision_t *d, int rule, const char *fmt, ...)
+static void format_reason(const um_pol_t *pol, um_decision_t *d, int rule, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static void set_reason(const um_pol_t *pol, um_decision_t *d, int rule, const char *fmt, ...) {
-    d->rule = rule;
-    if (pol->cfg.no_reasons) {
-        d->reason[0] = '\0';
-        return;
-    }
+static void format_reason(const um_pol_t *pol, um_decision_t *d, int rule, const char *fmt, ...) {
     char facts[128];
     va_list ap;
     va_start(ap, fmt);
@@ -268,6 +263,18 @@ static void set_reason(const um_pol_t *pol, um_decision_t *d, int rule, const ch
     snprintf(d->reason, sizeof d->reason, "%s %s: %s%s%s", um_pol_mode_name(pol->cfg.mode),
              um_pol_rule_name(rule), facts, facts[0] ? "; " : "", rule_texts[rule].cite);
 }
+
+// Sets the decision's rule and, unless the engine was made with no_reasons, its reason text.
+// A macro, so that with no_reasons the arguments (bytes_text calls and the like: ~0.8k
+// instructions an allocation, tools/alloc_cost.sh) are not evaluated either.
+#define UM_SET_REASON(pol_, d_, rule_, ...)                                                        \
+    do {                                                                                           \
+        (d_)->rule = (rule_);                                                                      \
+        if ((pol_)->cfg.no_reasons)                                                                \
+            (d_)->reason[0] = '\0';                                                                \
+        else                                                                                       \
+            format_reason((pol_), (d_), (rule_), __VA_ARGS__);                                     \
+    } while (0)
 
 static um_decision_t device_decision(void) {
     um_decision_t d;
@@ -473,7 +480,7 @@ static void apply_file(const um_pol_t *pol, um_decision_t *d, const um_pf_entry_
     } else {
         snprintf(text, sizeof text, "%s:%u", pol->file_name, e->line);
     }
-    set_reason(pol, d, UM_RULE_FILE, "%s", text);
+    UM_SET_REASON(pol, d, UM_RULE_FILE, "%s", text);
 }
 
 // The common path of both decide calls. `a` is the live allocation (NULL for a new one);
@@ -490,7 +497,7 @@ static um_decision_t decide(um_pol_t *pol, const char *site, uint64_t bytes,
     const um_pf_entry_t *fe = mode == UM_MODE_PASSTHROUGH ? NULL : um_pf_find(&pol->file, site);
 
     if (mode == UM_MODE_PASSTHROUGH) {
-        set_reason(pol, &d, UM_RULE_PASSTHROUGH, "%s", "");
+        UM_SET_REASON(pol, &d, UM_RULE_PASSTHROUGH, "%s", "");
         set_copies(pol, &d, bytes);
         return d;
     }
@@ -501,23 +508,23 @@ static um_decision_t decide(um_pol_t *pol, const char *site, uint64_t bytes,
             set_copies(pol, &d, bytes);
             if (a->req_mem == UM_MEM_DEVICE && a->mem == UM_MEM_DEVICE) {
                 if (is_kept(pol, site)) {
-                    set_reason(pol, &d, UM_RULE_KEEP_DEVICE, "site %s", site);
+                    UM_SET_REASON(pol, &d, UM_RULE_KEEP_DEVICE, "site %s", site);
                 } else if (s != NULL && s->c.ipc_n > 0) {
-                    set_reason(pol, &d, UM_RULE_IPC, "site %s", site);
+                    UM_SET_REASON(pol, &d, UM_RULE_IPC, "site %s", site);
                 } else if (fe != NULL && (fe->set & UM_PF_PLACEMENT) &&
                            fe->placement == UM_PLACE_DEVICE) {
-                    set_reason(pol, &d, UM_RULE_FILE, "%s:%u: placement=device", pol->file_name,
+                    UM_SET_REASON(pol, &d, UM_RULE_FILE, "%s:%u: placement=device", pol->file_name,
                                fe->line);
                 } else if (bytes < pol->cfg.managed_threshold) {
-                    set_reason(pol, &d, UM_RULE_SMALL, "%s < %llu",
+                    UM_SET_REASON(pol, &d, UM_RULE_SMALL, "%s < %llu",
                                bytes_text(bytes, sz, sizeof sz),
                                (unsigned long long)pol->cfg.managed_threshold);
                 } else {
-                    set_reason(pol, &d, UM_RULE_AS_ALLOCATED,
+                    UM_SET_REASON(pol, &d, UM_RULE_AS_ALLOCATED,
                                "device memory (managed allocation refused or over budget)");
                 }
             } else {
-                set_reason(pol, &d, UM_RULE_AS_ALLOCATED, "%s memory", um_mem_kind_name(a->mem));
+                UM_SET_REASON(pol, &d, UM_RULE_AS_ALLOCATED, "%s memory", um_mem_kind_name(a->mem));
             }
             return d;
         }
@@ -528,18 +535,18 @@ static um_decision_t decide(um_pol_t *pol, const char *site, uint64_t bytes,
             if (pol->cfg.staging_threshold > 0 && bytes >= pol->cfg.staging_threshold) {
                 d.copy_h2d = UM_COPY_STAGED;
             }
-            set_reason(pol, &d, UM_RULE_PROGRAM_MANAGED, "%s", bytes_text(bytes, sz, sizeof sz));
+            UM_SET_REASON(pol, &d, UM_RULE_PROGRAM_MANAGED, "%s", bytes_text(bytes, sz, sizeof sz));
             return d;
         }
     } else {
         if (is_kept(pol, site)) {
             set_copies(pol, &d, bytes);
-            set_reason(pol, &d, UM_RULE_KEEP_DEVICE, "site %s", site);
+            UM_SET_REASON(pol, &d, UM_RULE_KEEP_DEVICE, "site %s", site);
             return d;
         }
         if (s != NULL && s->c.ipc_n > 0) {
             set_copies(pol, &d, bytes);
-            set_reason(pol, &d, UM_RULE_IPC, "%llu cuIpc calls at site %s",
+            UM_SET_REASON(pol, &d, UM_RULE_IPC, "%llu cuIpc calls at site %s",
                        (unsigned long long)s->c.ipc_n, site);
             return d;
         }
@@ -553,10 +560,10 @@ static um_decision_t decide(um_pol_t *pol, const char *site, uint64_t bytes,
         if (d.placement == UM_PLACE_DEVICE) {
             set_copies(pol, &d, bytes);
             if (file_places) {
-                set_reason(pol, &d, UM_RULE_FILE, "%s:%u: placement=device", pol->file_name,
+                UM_SET_REASON(pol, &d, UM_RULE_FILE, "%s:%u: placement=device", pol->file_name,
                            fe->line);
             } else {
-                set_reason(pol, &d, UM_RULE_SMALL, "%s < %llu", bytes_text(bytes, sz, sizeof sz),
+                UM_SET_REASON(pol, &d, UM_RULE_SMALL, "%s < %llu", bytes_text(bytes, sz, sizeof sz),
                            (unsigned long long)pol->cfg.managed_threshold);
             }
             return d;
@@ -566,12 +573,12 @@ static um_decision_t decide(um_pol_t *pol, const char *site, uint64_t bytes,
     // Managed (new or live rewrite): the ladders, or auto's rules.
     set_copies(pol, &d, bytes);
     if (mode == UM_MODE_MANAGED) {
-        set_reason(pol, &d, UM_RULE_NAIVE, "%s", bytes_text(bytes, sz, sizeof sz));
+        UM_SET_REASON(pol, &d, UM_RULE_NAIVE, "%s", bytes_text(bytes, sz, sizeof sz));
         return d;
     }
     if (mode == UM_MODE_PREFETCH) {
         d.prefetch = UM_PF_ON_LAUNCH;
-        set_reason(pol, &d, UM_RULE_PREFETCH, "%s", bytes_text(bytes, sz, sizeof sz));
+        UM_SET_REASON(pol, &d, UM_RULE_PREFETCH, "%s", bytes_text(bytes, sz, sizeof sz));
         return d;
     }
     char facts[128], tags[48];
@@ -582,7 +589,7 @@ static um_decision_t decide(um_pol_t *pol, const char *site, uint64_t bytes,
     if (rule == UM_RULE_READ_MOSTLY) {
         d.copy_d2h = UM_COPY_HOST; // the win: the host reads its own copy, no DMA
     }
-    set_reason(pol, &d, rule, "%s%s", facts, action_tags(&d, tags, sizeof tags));
+    UM_SET_REASON(pol, &d, rule, "%s%s", facts, action_tags(&d, tags, sizeof tags));
     if (fe != NULL) {
         apply_file(pol, &d, fe);
     }
