@@ -11,6 +11,7 @@
 #include "shim/log.h"
 #include "shim/options.h"
 #include "tests/unit/check_main.h"
+#include "tests/unit/fake_env.h"
 
 #define MiB (1ull << 20)
 #define GiB (1ull << 30)
@@ -31,21 +32,12 @@ START_TEST(test_budget_free_minus_margin) {
 END_TEST
 
 // Call sites: below the managed threshold only when something can use them.
-static const char *const *site_env;
-
-static const char *site_getenv(const char *name) {
-    for (const char *const *p = site_env; p && *p; p += 2)
-        if (strcmp(p[0], name) == 0)
-            return p[1];
-    return NULL;
-}
-
 // um_dec_init under the given UMSHIM_* environment, mode and trace flag.
 static void site_setup(const char *const *env, um_mode_t mode, int trace) {
     um_dec_fini();
-    site_env = env;
+    fake_env = env;
     um_log_set_level(UM_LOG_ERROR);
-    um_opts_load(site_getenv);
+    um_opts_load(fake_getenv);
     memset(&um_cfg, 0, sizeof um_cfg);
     um_cfg.mode = mode;
     um_cfg.trace = trace;

@@ -6,15 +6,7 @@
 #include "shim/log.h"
 #include "shim/options.h"
 #include "tests/unit/check_main.h"
-
-static const char *const *fake_env;
-
-static const char *fake_getenv(const char *name) {
-    for (const char *const *p = fake_env; p && *p; p += 2)
-        if (strcmp(p[0], name) == 0)
-            return p[1];
-    return NULL;
-}
+#include "tests/unit/fake_env.h"
 
 static int load(const char *const *env) {
     fake_env = env;
