@@ -58,9 +58,9 @@ int um_dec_init(void) {
         else
             file_loaded = 1;
     }
-    if (um_cfg.mode != UM_MODE_PASSTHROUGH && !um_cfg.trace && !file_loaded &&
-        um_opt_str(UM_OPT_POLICY_OUT)[0] == 0)
-        __atomic_store_n(&um_site_floor, cfg.managed_threshold, __ATOMIC_RELAXED);
+    int sites_all = um_cfg.mode == UM_MODE_PASSTHROUGH || um_cfg.trace || file_loaded ||
+                    um_opt_str(UM_OPT_POLICY_OUT)[0] != 0;
+    __atomic_store_n(&um_site_floor, sites_all ? 0 : cfg.managed_threshold, __ATOMIC_RELAXED);
     return 0;
 }
 

@@ -59,6 +59,8 @@ END_TEST
 
 START_TEST(test_sites_all_when_used) {
     const char *const env[] = {"UMSHIM_MANAGED_THRESHOLD", "1M", NULL};
+    site_setup(env, UM_MODE_AUTO, 0);
+    ck_assert_int_eq(um_dec_needs_site(1), 0);
     site_setup(env, UM_MODE_AUTO, 1); // traced: every event names its site
     ck_assert_int_eq(um_dec_needs_site(1), 1);
     site_setup(env, UM_MODE_PASSTHROUGH, 0); // reaches the walk only when tracing or learning
