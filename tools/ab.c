@@ -191,6 +191,56 @@ double um_ab_ratio(double value, double baseline) {
     return baseline > 0 ? value / baseline : 0.0;
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+// The largest k with P(X < k) <= 0.025 for X ~ Binomial(n, 1/2): [x_(k), x_(n+1-k)] of n
+// sorted values then covers their median with >= 95%. 0 when none does (n < 6).
+static size_t sign_test_rank(size_t n) {
+    double cum = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        double p = exp(lgamma((double)n + 1) - lgamma((double)i + 1) - lgamma((double)(n - i) + 1) -
+                       (double)n * log(2.0));
+        if (cum + p > 0.025)
+            break;
+        cum += p;
+        k = i + 1;
+    }
+    return k;
+}
+
+size_t um_ab_paired_ratio(const um_ab_run_t *runs, size_t n, int mode, int base, double *med,
+                          double *lo, double *hi) {
+    *med = *lo = *hi = 0;
+    double *r = malloc((n ? n : 1) * sizeof *r);
+    size_t k = 0;
+    for (size_t i = 0; r && i < n; i++) {
+        if (runs[i].mode != mode || runs[i].instrumented)
+            continue;
+        for (size_t j = 0; j < n; j++) {
+            if (runs[j].mode == base && !runs[j].instrumented && runs[j].round == runs[i].round &&
+                runs[j].wall_s > 0) {
+                r[k++] = runs[i].wall_s / runs[j].wall_s;
+                break;
+            }
+        }
+    }
+    if (k > 0) {
+        qsort(r, k, sizeof *r, cmp_double);
+        *med = um_cli_median(r, k);
+        size_t c = sign_test_rank(k);
+        if (c > 0) {
+            *lo = r[c - 1];
+            *hi = r[k - c];
+        }
+    }
+    free(r);
+    return k;
+}
+
 // --- the experiment ---
 typedef struct {
     const char *modes[NMODES_MAX];
@@ -207,9 +257,10 @@ static const char ab_help[] =
     "Runs PROGRAM in passthrough (the original), managed, prefetch and auto mode, interleaved,\n"
     "N timed runs each, plus one run per mode with UMSHIM_HASH=1 and UMSHIM_CUPTI=1 for the\n"
     "result check and migration counters (not timed: both cost time). Prints the\n"
-    "median wall time and shim counters per mode with ratios against passthrough, checks that\n"
-    "every run produced the same device-to-host data (exit status 1 and a loud message when\n"
-    "not), and writes an HTML page with a bar chart. Progress goes to stderr; each run's\n"
+    "median wall time and shim counters per mode with ratios against passthrough (and each\n"
+    "mode's ratio paired by round, with a distribution-free 95% interval from 6 runs up),\n"
+    "checks that every run produced the same device-to-host data (exit status 1 and a loud\n"
+    "message when not), and writes an HTML page with a bar chart. Progress goes to stderr; each run's\n"
     "output and stats file are kept in the work folder.\n"
     "\n"
     "options:\n"
@@ -325,6 +376,27 @@ static void cell(const um_ab_run_t *runs, size_t n, int m, int k, char *buf, siz
     }
 }
 
+// The index of passthrough (the baseline of every ratio) in the mode list, or -1.
+static int passthrough_index(const ab_opts_t *o) {
+    for (int m = 0; m < o->nmodes; m++)
+        if (strcmp(o->modes[m], "passthrough") == 0)
+            return m;
+    return -1;
+}
+
+// "lo-hi x" of um_ab_paired_ratio for `mode` against `base`; with under 6 pairs the median
+// ratio and "(<6)"; "-" for the base itself or without pairs.
+static void interval_cell(const um_ab_run_t *runs, size_t n, int mode, int base, char *buf,
+                          size_t len) {
+    double med, lo, hi;
+    if (mode == base || um_ab_paired_ratio(runs, n, mode, base, &med, &lo, &hi) == 0)
+        snprintf(buf, len, "-");
+    else if (hi > 0)
+        snprintf(buf, len, "%.2f-%.2fx", lo, hi);
+    else
+        snprintf(buf, len, "%.2fx (<6)", med);
+}
+
 static void print_table(FILE *f, const ab_opts_t *o, const um_ab_run_t *runs, size_t n) {
     char buf[64];
     fprintf(f, "%-30s", "median of runs");
@@ -332,10 +404,7 @@ static void print_table(FILE *f, const ab_opts_t *o, const um_ab_run_t *runs, si
         fprintf(f, " %15s", o->modes[m]);
     fputc('\n', f);
     double base = 0;
-    int base_mode = -1;
-    for (int m = 0; m < o->nmodes; m++)
-        if (strcmp(o->modes[m], "passthrough") == 0)
-            base_mode = m;
+    int base_mode = passthrough_index(o);
     if (base_mode >= 0)
         um_ab_median(runs, n, base_mode, -1, &base, NULL);
     fprintf(f, "%-30s", "wall time");
@@ -354,6 +423,15 @@ static void print_table(FILE *f, const ab_opts_t *o, const um_ab_run_t *runs, si
                 snprintf(buf, sizeof buf, "%.2fx", r);
             else
                 snprintf(buf, sizeof buf, "-");
+            fprintf(f, " %15s", buf);
+        }
+        fputc('\n', f);
+    }
+    // Paired by round, with an interval: whether a ratio near 1.00x is a difference or noise.
+    if (base_mode >= 0) {
+        fprintf(f, "%-30s", "  paired, 95% interval");
+        for (int m = 0; m < o->nmodes; m++) {
+            interval_cell(runs, n, m, base_mode, buf, sizeof buf);
             fprintf(f, " %15s", buf);
         }
         fputc('\n', f);
@@ -520,6 +598,7 @@ static void write_html(const char *path, const ab_opts_t *o, const um_ab_run_t *
     }
 
     // --- the table ---
+    int base_mode = passthrough_index(o);
     fputs("<h2>Counters (medians)</h2>\n<table><tr><th></th>", f);
     for (int m = 0; m < o->nmodes; m++)
         fprintf(f, "<th>%s</th>", o->modes[m]);
@@ -534,6 +613,17 @@ static void write_html(const char *path, const ab_opts_t *o, const um_ab_run_t *
             fputs("</td>", f);
         }
         fputs("</tr>\n", f);
+        if (k < 0 && base_mode >= 0) {
+            fputs("<tr><td>vs passthrough, paired by round: 95% interval</td>", f);
+            for (int m = 0; m < o->nmodes; m++) {
+                char buf[64];
+                interval_cell(runs, n, m, base_mode, buf, sizeof buf);
+                fputs("<td>", f);
+                um_cli_html_text(f, buf);
+                fputs("</td>", f);
+            }
+            fputs("</tr>\n", f);
+        }
     }
     fputs("</table>\n<h2>Results</h2>\n<p", f);
     if (hash_state < 0)
@@ -592,6 +682,7 @@ int um_cmd_ab(int argc, char **argv) {
             snprintf(env_mode, sizeof env_mode, "UMSHIM_MODE=%s", o.modes[m]);
             snprintf(env_stats, sizeof env_stats, "UMSHIM_STATS=%s", stats);
             run->instrumented = r == 0;
+            run->round = r;
             const char *envp[] = {env_mode, env_stats, "UMSHIM_HASH=1", "UMSHIM_CUPTI=1", NULL};
             if (!run->instrumented)
                 envp[2] = NULL; // timed run: mode and stats only

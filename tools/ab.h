@@ -61,6 +61,7 @@ typedef struct {
     int have_stats;
     um_ab_stats_t stats;
     int instrumented; // ran with UMSHIM_HASH=1 and UMSHIM_CUPTI=1: its wall time is not a timing
+    int round;        // the round it ran in (round 0: the instrumented one)
 } um_ab_run_t;
 
 // Checks that all runs' d2h hashes agree. A hash of 0 or a missing one means "not
@@ -83,5 +84,13 @@ size_t um_ab_time_range(const um_ab_run_t *runs, size_t n, int mode, double *lo,
 
 // ratio = value / baseline, or 0 when the baseline is 0 (printed as "-").
 double um_ab_ratio(double value, double baseline);
+
+// Wall time of `mode` over `base`'s, paired by round (each round runs every mode once, so a
+// pair shares the machine's drift): the median of the per-round ratios, and a 95% confidence
+// interval for it that assumes nothing about their distribution (the order statistics a
+// Binomial(pairs, 1/2) sign test gives). Timed runs only. Returns the number of pairs;
+// *lo = *hi = 0 when they are too few for a 95% interval (under 6) or there are none.
+size_t um_ab_paired_ratio(const um_ab_run_t *runs, size_t n, int mode, int base, double *med,
+                          double *lo, double *hi);
 
 #endif

@@ -94,6 +94,52 @@ START_TEST(test_time_range_skips_instrumented_runs) {
 }
 END_TEST
 
+// n rounds (1..n) of two modes; base times drift with the round, mode 1 is base x ratio[r].
+static size_t paired_runs(um_ab_run_t *runs, const double *ratio, size_t n) {
+    size_t k = 0;
+    runs[k] = run_of(0, 50.0, 0, 0); // round 0: instrumented, slow by design, left out
+    runs[k].instrumented = 1;
+    runs[k++].round = 0;
+    runs[k] = run_of(1, 90.0, 0, 0);
+    runs[k].instrumented = 1;
+    runs[k++].round = 0;
+    for (size_t r = 1; r <= n; r++) {
+        double base = 1.0 + 0.5 * (double)r;
+        runs[k] = run_of((int)(r & 1), (r & 1) ? base * ratio[r - 1] : base, 0, 0);
+        runs[k++].round = (int)r;
+        runs[k] = run_of((int)!(r & 1), (r & 1) ? base : base * ratio[r - 1], 0, 0);
+        runs[k++].round = (int)r;
+    }
+    return k;
+}
+
+START_TEST(test_paired_ratio_by_round) {
+    // The drift cancels within each round: every pair is exactly 1.10x.
+    const double same[7] = {1.1, 1.1, 1.1, 1.1, 1.1, 1.1, 1.1};
+    um_ab_run_t runs[2 + 2 * 11];
+    size_t n = paired_runs(runs, same, 7);
+    double med, lo, hi;
+    ck_assert_uint_eq(um_ab_paired_ratio(runs, n, 1, 0, &med, &lo, &hi), 7);
+    ck_assert_double_eq_tol(med, 1.1, 1e-12);
+    ck_assert_double_eq_tol(lo, 1.1, 1e-12);
+    ck_assert_double_eq_tol(hi, 1.1, 1e-12);
+    // 7 pairs: the 95% interval is the smallest to the largest ratio (P = 2/128).
+    const double spread[7] = {0.90, 1.30, 1.00, 0.95, 1.20, 1.05, 1.02};
+    n = paired_runs(runs, spread, 7);
+    ck_assert_uint_eq(um_ab_paired_ratio(runs, n, 1, 0, &med, &lo, &hi), 7);
+    ck_assert_double_eq_tol(med, 1.02, 1e-12);
+    ck_assert_double_eq_tol(lo, 0.90, 1e-12);
+    ck_assert_double_eq_tol(hi, 1.30, 1e-12);
+    // 11 pairs: the second smallest to the second largest (P = 2 x 12/2048).
+    const double eleven[11] = {0.80, 1.50, 0.95, 1.00, 1.01, 0.99, 1.02, 0.98, 1.03, 0.97, 1.04};
+    n = paired_runs(runs, eleven, 11);
+    ck_assert_uint_eq(um_ab_paired_ratio(runs, n, 1, 0, &med, &lo, &hi), 11);
+    ck_assert_double_eq_tol(med, 1.00, 1e-12);
+    ck_assert_double_eq_tol(lo, 0.95, 1e-12);
+    ck_assert_double_eq_tol(hi, 1.04, 1e-12);
+}
+END_TEST
+
 START_TEST(test_hashes_identical) {
     um_ab_run_t runs[] = {run_of(0, 1, 0x1234, 1), run_of(1, 1, 0x1234, 1), run_of(3, 1, 0x1234, 1)};
     char msg[256];
@@ -113,6 +159,22 @@ START_TEST(test_median_all_na) {
     // a mode with no runs: nothing, and not "not available" either
     ck_assert_uint_eq(um_ab_median(runs, 2, 3, UM_AB_cupti_htod_bytes, &v, &na), 0);
     ck_assert_int_eq(na, 0);
+}
+END_TEST
+
+START_TEST(test_paired_ratio_too_few) {
+    // 5 pairs cannot give 95% (P = 2/32 even for the whole range); a mode with no pairs
+    // (here: a mode that never ran) gives none.
+    const double r5[5] = {1.0, 1.1, 1.2, 1.3, 1.4};
+    um_ab_run_t runs[2 + 2 * 5];
+    size_t n = paired_runs(runs, r5, 5);
+    double med, lo, hi;
+    ck_assert_uint_eq(um_ab_paired_ratio(runs, n, 1, 0, &med, &lo, &hi), 5);
+    ck_assert_double_eq_tol(med, 1.2, 1e-12);
+    ck_assert_double_eq(lo, 0);
+    ck_assert_double_eq(hi, 0);
+    ck_assert_uint_eq(um_ab_paired_ratio(runs, n, 2, 0, &med, &lo, &hi), 0);
+    ck_assert_double_eq(med, 0);
 }
 END_TEST
 
@@ -179,10 +241,12 @@ Suite *cli_ab_suite(void) {
     tcase_add_test(core, test_median_time_skips_instrumented_runs);
     tcase_add_test(core, test_time_range_skips_instrumented_runs);
     tcase_add_test(core, test_hashes_identical);
+    tcase_add_test(core, test_paired_ratio_by_round);
     suite_add_tcase(s, core);
     TCase *limits = tcase_create("limits");
     tcase_add_test(limits, test_median_all_na);
     tcase_add_test(limits, test_ratio_zero_baseline);
+    tcase_add_test(limits, test_paired_ratio_too_few);
     tcase_add_test(limits, test_hashes_none_collected);
     tcase_add_test(limits, test_parse_stats_blank_and_comments);
     suite_add_tcase(s, limits);

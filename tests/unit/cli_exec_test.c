@@ -182,6 +182,15 @@ START_TEST(test_exec_ab_identical_results) {
     for (const char *p = spread; (p = strstr(p, " ms")) != NULL && p < eol; p++)
         ranges++;
     ck_assert_uint_eq(ranges, 4);
+    // Two rounds are too few for a 95% interval: each mode's paired median, marked so.
+    const char *paired = strstr(res.out, "  paired, 95% interval");
+    ck_assert_ptr_nonnull(paired);
+    eol = strchr(paired, '\n');
+    ck_assert_ptr_nonnull(eol);
+    size_t marked = 0;
+    for (const char *p = paired; (p = strstr(p, "x (<6)")) != NULL && p < eol; p++)
+        marked++;
+    ck_assert_uint_eq(marked, 3);
     ck_out_has("identical in all runs (d2h_hash 00000000deadbeef)");
     ck_out_has("not available"); // the fake shim's CUPTI counters say "na"
     ck_err_has("[12/12]");       // progress: 4 instrumented runs, then 2 timed rounds
@@ -189,6 +198,7 @@ START_TEST(test_exec_ab_identical_results) {
     read_file(html, page, sizeof page);
     ck_assert_uint_eq(count(page, "<svg"), 1); // wall time; CUPTI charts say not available
     ck_assert_ptr_nonnull(strstr(page, "not available"));
+    ck_assert_ptr_nonnull(strstr(page, "paired by round: 95% interval"));
     ck_assert_ptr_nonnull(strstr(page, "</html>"));
 }
 END_TEST
