@@ -361,8 +361,8 @@ static const char *fmt_seconds(double v, char *buf, size_t len) {
     return buf;
 }
 
-// One table cell for key k (or wall time when k < 0) of mode m.
-static void cell(const um_ab_run_t *runs, size_t n, int m, int k, char *buf, size_t len) {
+// One table cell for key k (or wall time when k < 0) of mode m; returns buf.
+static const char *cell(const um_ab_run_t *runs, size_t n, int m, int k, char *buf, size_t len) {
     double v;
     int all_na;
     if (um_ab_median(runs, n, m, k, &v, &all_na) == 0) {
@@ -374,6 +374,7 @@ static void cell(const um_ab_run_t *runs, size_t n, int m, int k, char *buf, siz
     } else {
         snprintf(buf, len, "%.0f", v);
     }
+    return buf;
 }
 
 // The index of passthrough (the baseline of every ratio) in the mode list, or -1.
@@ -385,9 +386,9 @@ static int passthrough_index(const ab_opts_t *o) {
 }
 
 // "lo-hi x" of um_ab_paired_ratio for `mode` against `base`; with under 6 pairs the median
-// ratio and "(<6)"; "-" for the base itself or without pairs.
-static void interval_cell(const um_ab_run_t *runs, size_t n, int mode, int base, char *buf,
-                          size_t len) {
+// ratio and "(<6)"; "-" for the base itself or without pairs. Returns buf.
+static const char *interval_cell(const um_ab_run_t *runs, size_t n, int mode, int base,
+                                 char *buf, size_t len) {
     double med, lo, hi;
     if (mode == base || um_ab_paired_ratio(runs, n, mode, base, &med, &lo, &hi) == 0)
         snprintf(buf, len, "-");
@@ -395,6 +396,13 @@ static void interval_cell(const um_ab_run_t *runs, size_t n, int mode, int base,
         snprintf(buf, len, "%.2f-%.2fx", lo, hi);
     else
         snprintf(buf, len, "%.2fx (<6)", med);
+    return buf;
+}
+
+static void html_td(FILE *f, const char *text) {
+    fputs("<td>", f);
+    um_cli_html_text(f, text);
+    fputs("</td>", f);
 }
 
 static void print_table(FILE *f, const ab_opts_t *o, const um_ab_run_t *runs, size_t n) {
@@ -605,23 +613,14 @@ static void write_html(const char *path, const ab_opts_t *o, const um_ab_run_t *
     fputs("</tr>\n", f);
     for (int k = -1; k < UM_AB_NKEYS; k++) {
         fprintf(f, "<tr><td>%s</td>", k < 0 ? "wall time" : um_ab_key_names[k]);
-        for (int m = 0; m < o->nmodes; m++) {
-            char buf[64];
-            cell(runs, n, m, k, buf, sizeof buf);
-            fputs("<td>", f);
-            um_cli_html_text(f, buf);
-            fputs("</td>", f);
-        }
+        char buf[64];
+        for (int m = 0; m < o->nmodes; m++)
+            html_td(f, cell(runs, n, m, k, buf, sizeof buf));
         fputs("</tr>\n", f);
         if (k < 0 && base_mode >= 0) {
             fputs("<tr><td>vs passthrough, paired by round: 95% interval</td>", f);
-            for (int m = 0; m < o->nmodes; m++) {
-                char buf[64];
-                interval_cell(runs, n, m, base_mode, buf, sizeof buf);
-                fputs("<td>", f);
-                um_cli_html_text(f, buf);
-                fputs("</td>", f);
-            }
+            for (int m = 0; m < o->nmodes; m++)
+                html_td(f, interval_cell(runs, n, m, base_mode, buf, sizeof buf));
             fputs("</tr>\n", f);
         }
     }
