@@ -260,8 +260,8 @@ static const char ab_help[] =
     "median wall time and shim counters per mode with ratios against passthrough (and each\n"
     "mode's ratio paired by round, with a distribution-free 95% interval from 6 runs up),\n"
     "checks that every run produced the same device-to-host data (exit status 1 and a loud\n"
-    "message when not), and writes an HTML page with a bar chart. Progress goes to stderr; each run's\n"
-    "output and stats file are kept in the work folder.\n"
+    "message when not), and writes an HTML page with a bar chart. Progress goes to stderr;\n"
+    "each run's output and stats file are kept in the work folder.\n"
     "\n"
     "options:\n"
     "  --runs N        runs per mode (default 5)\n"
@@ -435,7 +435,7 @@ static void print_table(FILE *f, const ab_opts_t *o, const um_ab_run_t *runs, si
         }
         fputc('\n', f);
     }
-    // Paired by round, with an interval: whether a ratio near 1.00x is a difference or noise.
+    // Each round runs every mode once, so a pair shares the machine's drift between rounds.
     if (base_mode >= 0) {
         fprintf(f, "%-30s", "  paired, 95% interval");
         for (int m = 0; m < o->nmodes; m++) {
