@@ -118,7 +118,6 @@ static void configure(void) {
     // The policy answers for live allocations from what it observed: every rewriting mode
     // feeds it events, passthrough only when they are traced or learned from.
     um_cfg.events = um_cfg.trace || learning || um_cfg.mode != UM_MODE_PASSTHROUGH;
-    um_cfg.sites = um_cfg.events || um_cfg.mode != UM_MODE_PASSTHROUGH;
     um_cfg.fast = um_cfg.mode == UM_MODE_PASSTHROUGH && !um_cfg.events && !um_cfg.hash;
 }
 

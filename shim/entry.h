@@ -14,7 +14,6 @@ typedef struct {
     um_mode_t mode;
     int trace;   // UMSHIM_TRACE set and open
     int events;  // someone consumes events (trace, or the policy engine learns)
-    int sites;   // call sites are computed (events, or a mode that asks the policy per site)
     int hash;    // UMSHIM_HASH
     int staging; // staging engine configured and on
     int fast;    // passthrough with nothing to record beyond the registry and counters

@@ -324,11 +324,18 @@ static void populate(uint64_t base, int dev) {
     um_mem_prefetch(&ref, dev, CU_STREAM_PER_THREAD, "populate");
 }
 
+// An allocation's call site, when something uses it: the policy sees events (every mode
+// but plain passthrough) and um_dec_needs_site says the size or the configuration needs it.
+static void site_if(char *site, uint64_t bytes) {
+    site[0] = 0;
+    if (um_cfg.events && um_dec_needs_site(bytes))
+        um_site_capture(site, UM_SITE_MAX);
+}
+
 static CUresult mem_alloc(CUdeviceptr *dptr, size_t bytes) {
     uint64_t t0 = um_now_ns();
-    char site[UM_SITE_MAX] = "";
-    if (um_cfg.sites && um_dec_needs_site(bytes))
-        um_site_capture(site, sizeof site);
+    char site[UM_SITE_MAX];
+    site_if(site, bytes);
     int dev = um_cur_device();
     um_decision_t d;
     const char *why = um_dec_alloc(site, bytes, dev, &d);
@@ -369,13 +376,6 @@ UM_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes) {
     if (dptr == NULL)
         UM_END(UM_REAL_CALL(cuMemAlloc_v2, dptr, bytes));
     UM_END(mem_alloc(dptr, bytes));
-}
-
-// The call site of an allocation the shim records but never rewrites, when it is wanted.
-static void site_if(char *site, uint64_t bytes) {
-    site[0] = 0;
-    if (um_cfg.events && um_dec_needs_site(bytes))
-        um_site_capture(site, UM_SITE_MAX);
 }
 
 UM_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t w, size_t h,
