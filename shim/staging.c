@@ -126,6 +126,8 @@ static struct {
     um_stage_slot_t slot[UM_STAGE_MAX_SLOTS];
     atomic_uint_fast64_t staged_copies, staged_bytes, direct_copies, errors;
     atomic_uint_fast64_t pinned_bytes, free_failures; // held now; cuMemFreeHost errors
+    // The pool's own costs, under g.mu (see um_stage_stats_t).
+    uint64_t lock_waits, pool_sleeps, pool_wakes, pool_misses;
 } g = {
     .mu = PTHREAD_MUTEX_INITIALIZER,
     .work = PTHREAD_COND_INITIALIZER,
@@ -149,8 +151,16 @@ static void init_conds(void) {
     g.conds_ready = 1;
 }
 
+// Takes g.mu, counting the times another thread held it.
+static void lock_mu(void) {
+    if (pthread_mutex_trylock(&g.mu) != 0) {
+        pthread_mutex_lock(&g.mu);
+        g.lock_waits++;
+    }
+}
+
 static void lock_engine(void) {
-    pthread_mutex_lock(&g.mu);
+    lock_mu();
     if (!g.conds_ready)
         init_conds();
 }
@@ -239,7 +249,7 @@ static void queue_unlink(um_stage_task_t *t) {
 static void task_run_locked(um_stage_task_t *t) {
     pthread_mutex_unlock(&g.mu);
     host_copy(t->stream, t->dst, t->src, t->len);
-    pthread_mutex_lock(&g.mu);
+    lock_mu();
     atomic_store_explicit(&t->state, TASK_DONE, memory_order_release);
     t->slot->done_count++;
     pthread_cond_broadcast(&t->slot->cond);
@@ -247,19 +257,24 @@ static void task_run_locked(um_stage_task_t *t) {
 
 static void *worker_main(void *arg) {
     (void)arg;
-    pthread_mutex_lock(&g.mu);
+    lock_mu();
     for (;;) {
         if (g.queue.next == &g.queue && !g.stop) {
             // Spin a little before sleeping: within a copy the next piece usually comes
             // within microseconds, and a futex wake-up costs tens of them.
             pthread_mutex_unlock(&g.mu);
             int64_t until = now_ns() + UM_STAGE_SPIN_NS;
-            while (atomic_load_explicit(&g.nqueued, memory_order_relaxed) == 0 && now_ns() < until)
+            int saw;
+            while (!(saw = atomic_load_explicit(&g.nqueued, memory_order_relaxed) != 0) &&
+                   now_ns() < until)
                 for (int i = 0; i < 32; i++)
                     cpu_relax();
-            pthread_mutex_lock(&g.mu);
+            lock_mu();
+            if (saw && g.queue.next == &g.queue)
+                g.pool_misses++; // saw a piece while spinning, another thread took it first
             while (g.queue.next == &g.queue && !g.stop) {
                 g.nsleeping++;
+                g.pool_sleeps++;
                 pthread_cond_wait(&g.work, &g.mu);
                 g.nsleeping--;
             }
@@ -294,7 +309,7 @@ static void start_workers_locked(int want) {
 
 static void task_enqueue(um_stage_task_t *t, void *dst, const void *src, size_t len, int stream) {
     int64_t now = now_ns();
-    pthread_mutex_lock(&g.mu);
+    lock_mu();
     t->queued_at = now;
     t->dst = dst;
     t->src = src;
@@ -302,8 +317,10 @@ static void task_enqueue(um_stage_task_t *t, void *dst, const void *src, size_t 
     t->stream = stream;
     atomic_store_explicit(&t->state, TASK_QUEUED, memory_order_relaxed);
     queue_push(t);
-    if (g.nsleeping > 0)
+    if (g.nsleeping > 0) {
         pthread_cond_signal(&g.work);
+        g.pool_wakes++;
+    }
     pthread_mutex_unlock(&g.mu);
 }
 
@@ -315,7 +332,7 @@ static int task_done(um_stage_task_t *t) {
 static void task_wait(um_stage_task_t *t) {
     if (task_done(t))
         return;
-    pthread_mutex_lock(&g.mu);
+    lock_mu();
     while (atomic_load_explicit(&t->state, memory_order_acquire) != TASK_DONE) {
         if (atomic_load_explicit(&t->state, memory_order_relaxed) == TASK_QUEUED) {
             queue_unlink(t);
@@ -337,7 +354,7 @@ static int task_help(const um_stage_config_t *cfg, um_stage_slot_t *s, const uns
                      int nbuf) {
     int ran = 0;
     int64_t stale = cfg->wait_mode == UM_STAGE_WAIT_SLEEP ? INT64_MAX : now_ns() - UM_STAGE_HELP_NS;
-    pthread_mutex_lock(&g.mu);
+    lock_mu();
     if (g.nthreads == 0)
         stale = INT64_MAX;
     for (int b = 0; b < nbuf && !ran; b++) {
@@ -357,7 +374,7 @@ static int task_help(const um_stage_config_t *cfg, um_stage_slot_t *s, const uns
 // Sleeps until a task of the slot finishes after *seen, or `ns` pass.
 static void slot_wait(um_stage_slot_t *s, unsigned *seen, int64_t ns) {
     struct timespec deadline = deadline_after(ns);
-    pthread_mutex_lock(&g.mu);
+    lock_mu();
     while (s->done_count == *seen)
         if (pthread_cond_timedwait(&s->cond, &g.mu, &deadline) == ETIMEDOUT)
             break;
@@ -578,7 +595,7 @@ static int slot_acquire(um_stage_copy_t *c, size_t bytes) {
     // Outside the lock: a driver call.
     if (c->cfg.ctx_get_current(&ctx) != CUDA_SUCCESS)
         ctx = NULL;
-    pthread_mutex_lock(&g.mu);
+    lock_mu();
     um_stage_slot_t *best = NULL;
     int best_rank = 0;
     if (atomic_load(&g.enabled)) {
@@ -609,7 +626,7 @@ static int slot_acquire(um_stage_copy_t *c, size_t bytes) {
 }
 
 static void slot_release(um_stage_copy_t *c) {
-    pthread_mutex_lock(&g.mu);
+    lock_mu();
     c->s->busy = 0;
     g.nbusy--;
     pthread_cond_broadcast(&g.idle);
@@ -862,7 +879,7 @@ static CUresult stage(int h2d, CUdeviceptr dptr, void *host, size_t bytes, CUstr
         return CUDA_SUCCESS;
     um_stage_copy_t c;
     if (!slot_acquire(&c, bytes)) {
-        pthread_mutex_lock(&g.mu);
+        lock_mu();
         um_stage_config_t cfg = g.cfg;
         pthread_mutex_unlock(&g.mu);
         if (cfg.memcpy_htod_async == NULL || cfg.memcpy_dtoh_async == NULL)
@@ -944,7 +961,7 @@ int um_stage_init(const um_stage_config_t *cfg) {
     if (c.chunk < UM_STAGE_MIN_CHUNK)
         c.chunk = UM_STAGE_MIN_CHUNK;
     c.chunk = (c.chunk + UM_STAGE_MIN_CHUNK - 1) & ~(UM_STAGE_MIN_CHUNK - 1);
-    pthread_mutex_lock(&g.mu);
+    lock_mu();
     g.cfg = c;
     g.grow_threads = grow;
     g.configured = 1;
@@ -1000,7 +1017,7 @@ static void stop_all(int disable) {
     for (int i = 0; i < UM_STAGE_MAX_SLOTS; i++)
         if (claimed[i])
             slot_free(&cfg, &g.slot[i]);
-    pthread_mutex_lock(&g.mu);
+    lock_mu();
     for (int i = 0; i < UM_STAGE_MAX_SLOTS; i++) {
         if (claimed[i]) {
             g.slot[i].busy = 0;
@@ -1068,4 +1085,10 @@ void um_stage_stats(um_stage_stats_t *out) {
     out->errors = atomic_load(&g.errors);
     out->pinned_bytes = atomic_load(&g.pinned_bytes);
     out->free_failures = atomic_load(&g.free_failures);
+    lock_mu();
+    out->lock_waits = g.lock_waits;
+    out->pool_sleeps = g.pool_sleeps;
+    out->pool_wakes = g.pool_wakes;
+    out->pool_misses = g.pool_misses;
+    pthread_mutex_unlock(&g.mu);
 }

@@ -162,6 +162,11 @@ typedef struct {
     uint64_t errors;        // staged copies that returned a driver error
     uint64_t pinned_bytes;  // pinned staging memory held now
     uint64_t free_failures; // cuMemFreeHost calls on staging memory that returned an error
+    // The pool's costs since the process started (for benchmarks):
+    uint64_t lock_waits;  // times the engine's lock was found held by another thread
+    uint64_t pool_sleeps; // times a pool thread found no work and went to sleep
+    uint64_t pool_wakes;  // sleeping pool threads woken for a queued piece
+    uint64_t pool_misses; // a spinning pool thread saw a piece but another took it first
 } um_stage_stats_t;
 void um_stage_stats(um_stage_stats_t *out);
 

@@ -30,6 +30,10 @@
 // the destination's pages are dropped (MADV_DONTNEED) before each copy, like a fresh malloc.
 // "fill-only" rows run the engine with the DMAs and events stubbed out: the host side of the
 // pipeline alone, to tell a host-copy bound from a DMA or overlap bound.
+// Engine rows end with the pool's counters per timed copy (um_stage_stats_t, counted from just
+// before the copy to after its cuCtxSynchronize): lockw = the engine's lock found held, sleeps
+// = pool threads that went to sleep, wakes = sleeping threads woken for a piece, misses = a
+// spinning thread saw a piece that another took first.
 #include "shim/staging.h"
 
 #include <pthread.h>
@@ -280,6 +284,7 @@ typedef struct {
     int pinned;       // host side is h_pin
     int cold;         // D2H: destination pages dropped before each copy
     double wall[MAX_ROUNDS], evt[MAX_ROUNDS];
+    um_stage_stats_t pool; // the engine's pool counters over the timed copies (summed)
 } variant_t;
 
 // Every engine is loaded with the shim's thresholds: only the shim path asks um_stage_wants
@@ -314,17 +319,24 @@ static void variant_time(variant_t *v, CUdeviceptr dev, size_t n, CUstream s, in
     if (n >= 64 * MiB)
         flush_caches();
     CK(cuCtxSynchronize());
+    um_stage_stats_t p0, p1;
+    um_stage_stats(&p0);
     CK(cuEventRecord(ev0, CU_STREAM_LEGACY));
     double t0 = now_ms();
     CK(op_run(&o));
     CK(cuEventRecord(ev1, CU_STREAM_LEGACY));
     CK(cuCtxSynchronize());
     double ms = now_ms() - t0;
+    um_stage_stats(&p1);
     float ems = 0;
     CK(cuEventElapsedTime(&ems, ev0, ev1));
     if (round >= 0) {
         v->wall[round] = ms;
         v->evt[round] = ems;
+        v->pool.lock_waits += p1.lock_waits - p0.lock_waits;
+        v->pool.pool_sleeps += p1.pool_sleeps - p0.pool_sleeps;
+        v->pool.pool_wakes += p1.pool_wakes - p0.pool_wakes;
+        v->pool.pool_misses += p1.pool_misses - p0.pool_misses;
     }
 }
 
@@ -367,9 +379,14 @@ static void row(const variant_t *v, size_t n, int reps, double plain, double pin
         snprintf(ratio, sizeof ratio, "%5.2fx", plain / med);
     if (pinned > 0 && !(v->kind == K_PLAIN && v->pinned))
         snprintf(pct, sizeof pct, "%4.0f%%", 100.0 * pinned / med);
-    printf("%-3s %6zu %-7s %-29s %9.3f %9.3f %7.2f %7s %6s %9.3f %s\n", v->h2d ? "H2D" : "D2H",
+    char pool[96] = "";
+    if (v->kind != K_PLAIN)
+        snprintf(pool, sizeof pool, " %6.1f %6.1f %6.1f %6.1f", (double)v->pool.lock_waits / reps,
+                 (double)v->pool.pool_sleeps / reps, (double)v->pool.pool_wakes / reps,
+                 (double)v->pool.pool_misses / reps);
+    printf("%-3s %6zu %-7s %-29s %9.3f %9.3f %7.2f %7s %6s %9.3f %-8s%s\n", v->h2d ? "H2D" : "D2H",
            n / MiB, v->target, name, med, wall[0], gbs, ratio, pct, ev_med,
-           ok < 0 ? "n/a" : ok ? "ok" : "MISMATCH");
+           ok < 0 ? "n/a" : ok ? "ok" : "MISMATCH", pool);
     if (ok == 0)
         failures++;
     fflush(stdout);
@@ -385,7 +402,7 @@ static void run_group(int h2d, const char *target, CUdeviceptr dev, size_t n, in
     int device = dev == d_buf;
     memset(v, 0, sizeof v);
 #define ADD(kind_, cfg_, pinned_, cold_)                                                           \
-    v[nv++] = (variant_t){target, h2d, kind_, cfg_, pinned_, cold_, {0}, {0}}
+    v[nv++] = (variant_t){target, h2d, kind_, cfg_, pinned_, cold_, {0}, {0}, {0}}
     ADD(K_PLAIN, NULL, 0, 0);
     ADD(K_PLAIN, NULL, 1, 0);
     // Mid-size and small copies: only the first three configs (the candidates).
@@ -723,8 +740,9 @@ int main(int argc, char **argv) {
     CK(cuStreamCreate(&s, CU_STREAM_DEFAULT)); // blocking: the legacy-stream events bracket it
 
     host_ceiling(max_n < 256 * MiB ? max_n : 256 * MiB);
-    printf("%-3s %6s %-7s %-29s %9s %9s %7s %7s %6s %9s %s\n", "dir", "MiB", "target", "variant",
-           "med_ms", "min_ms", "GB/s", "xplain", "%pin", "event_ms", "data");
+    printf("%-3s %6s %-7s %-29s %9s %9s %7s %7s %6s %9s %-8s %6s %6s %6s %6s\n", "dir", "MiB",
+           "target", "variant", "med_ms", "min_ms", "GB/s", "xplain", "%pin", "event_ms", "data",
+           "lockw", "sleeps", "wakes", "misses");
     for (int i = 0; i < nsizes; i++) {
         size_t n = (size_t)srows[i][0] * MiB;
         if (n == 0 || n > max_n)

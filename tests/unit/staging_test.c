@@ -1150,6 +1150,26 @@ START_TEST(test_default_pool_grows_with_traffic) {
 }
 END_TEST
 
+START_TEST(test_pool_counters) {
+    // Idle pool threads go to sleep and are counted; the next copy's pieces wake them.
+    um_stage_config_t c = fake_config(256 * KiB, 3, 0, 1);
+    ck_assert_int_eq(um_stage_init(&c), 0);
+    um_stage_stats_t a, b;
+    um_stage_stats(&a);
+    roundtrip(4 * MiB, CU_STREAM_LEGACY, 1, 1);
+    struct timespec idle = {0, 100 * 1000 * 1000}; // far past the pool's 30 us spin
+    nanosleep(&idle, NULL);
+    um_stage_stats(&b);
+    ck_assert_uint_ge(b.pool_sleeps - a.pool_sleeps, 3);
+    roundtrip(4 * MiB, CU_STREAM_LEGACY, 1, 2);
+    um_stage_stats(&a);
+    ck_assert_uint_ge(a.pool_wakes - b.pool_wakes, 1);
+    ck_assert_uint_ge(a.pool_sleeps, b.pool_sleeps);
+    ck_assert_uint_ge(a.lock_waits, b.lock_waits);
+    ck_assert_uint_ge(a.pool_misses, b.pool_misses);
+}
+END_TEST
+
 START_TEST(test_arena_grows_with_traffic) {
     // Pinned memory is bought with traffic: 4 MiB first, doubled once the bytes staged pass
     // 32 x the arena, never above buffers x chunk; the old arena is freed before the new one
@@ -1405,6 +1425,7 @@ Suite *staging_suite(void) {
     tcase_add_test(limits, test_slot_reuse_waits_pending_dma);
     tcase_add_test(limits, test_shutdown_frees_and_reinit);
     tcase_add_test(limits, test_arena_grows_with_traffic);
+    tcase_add_test(limits, test_pool_counters);
     tcase_add_test(limits, test_default_pool_grows_with_traffic);
     tcase_add_test(limits, test_trim_frees_idle);
     tcase_add_test(limits, test_fork_child_resets);
