@@ -103,8 +103,9 @@ struct um_stage_slot {
     int fifo_head, fifo_len;
     unsigned char in_fifo[UM_STAGE_MAX_BUFFERS];
     um_stage_task_t task[UM_STAGE_MAX_BUFFERS];
-    pthread_cond_t cond; // a task of this slot finished
-    unsigned done_count; // tasks of this slot finished so far (under g.mu)
+    pthread_cond_t cond;        // a task of this slot finished (signalled only to waiters)
+    atomic_uint done_count;     // tasks of this slot finished so far
+    atomic_int waiters;         // callers asleep on `cond` (or about to be)
 };
 
 static struct {
@@ -121,7 +122,9 @@ static struct {
     int grow_threads; // the pool's size was left to the engine: it grows with traffic
     pthread_t thread[UM_STAGE_MAX_THREADS];
     um_stage_task_t queue; // sentinel of a circular list
-    atomic_int nqueued;    // tasks in the queue (pool threads spin on it before sleeping)
+    // Tasks queued and not yet claimed by a spinning pool thread (see claim_task), and the
+    // pool threads spinning for work now.
+    atomic_int navail, nspinning;
     int nbusy;
     um_stage_slot_t slot[UM_STAGE_MAX_SLOTS];
     atomic_uint_fast64_t staged_copies, staged_bytes, direct_copies, errors;
@@ -230,62 +233,109 @@ static void host_copy(int stream, void *dst, const void *src, size_t n) {
 
 // --- pool ---
 
+// Pool threads do not all run for the lock when a piece is queued. A thread spinning for work
+// first claims one of the `navail` queued pieces (an atomic decrement), and only a thread
+// holding a claim takes the lock to dequeue. A piece that leaves the queue without a claim
+// (a caller runs it, or a woken thread takes it) gives up one unit of `navail` if any is
+// left. So the queue never holds more pieces than navail plus the claims outstanding, and
+// a claim that finds the queue empty (a caller took the piece) only sends its thread back
+// to spinning. Measured against taking the lock on sight (every spinner at once, losers
+// going to sleep): staging_bench_results.md, "Pool claims".
+static int claim_task(void) {
+    int n = atomic_load_explicit(&g.navail, memory_order_relaxed);
+    while (n > 0)
+        if (atomic_compare_exchange_weak_explicit(&g.navail, &n, n - 1, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return 1;
+    return 0;
+}
+
+static void unclaim_one(void) {
+    int n = atomic_load_explicit(&g.navail, memory_order_relaxed);
+    while (n > 0 && !atomic_compare_exchange_weak_explicit(&g.navail, &n, n - 1,
+                                                          memory_order_relaxed,
+                                                          memory_order_relaxed))
+        ;
+}
+
 static void queue_push(um_stage_task_t *t) {
     t->prev = g.queue.prev;
     t->next = &g.queue;
     g.queue.prev->next = t;
     g.queue.prev = t;
-    atomic_fetch_add_explicit(&g.nqueued, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g.navail, 1, memory_order_release);
 }
 
-static void queue_unlink(um_stage_task_t *t) {
+// Under g.mu: takes a queued task off the queue to run it; `claimed`: the taker holds a
+// claim (claim_task) for it.
+static void queue_take(um_stage_task_t *t, int claimed) {
     t->prev->next = t->next;
     t->next->prev = t->prev;
     t->next = t->prev = NULL;
-    atomic_fetch_sub_explicit(&g.nqueued, 1, memory_order_relaxed);
+    if (!claimed)
+        unclaim_one();
+    atomic_store_explicit(&t->state, TASK_RUNNING, memory_order_relaxed);
 }
 
-// Runs a task the caller holds (state RUNNING, off the queue); enters and leaves with g.mu held.
-static void task_run_locked(um_stage_task_t *t) {
-    pthread_mutex_unlock(&g.mu);
+// Runs a task taken off the queue, without the lock. Completion needs no lock either: the
+// slot's condition is signalled only when a caller sleeps on it (`waiters`; both sides use
+// sequentially consistent operations, so either the finisher sees the waiter or the waiter
+// sees the finished task before it sleeps).
+static void task_run(um_stage_task_t *t) {
     host_copy(t->stream, t->dst, t->src, t->len);
-    lock_mu();
-    atomic_store_explicit(&t->state, TASK_DONE, memory_order_release);
-    t->slot->done_count++;
-    pthread_cond_broadcast(&t->slot->cond);
+    um_stage_slot_t *s = t->slot;
+    atomic_store(&t->state, TASK_DONE);
+    atomic_fetch_add(&s->done_count, 1);
+    if (atomic_load(&s->waiters) > 0) {
+        lock_mu();
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&g.mu);
+    }
+}
+
+// Spins up to UM_STAGE_SPIN_NS for a claim: within a copy the next piece usually comes within
+// microseconds, and a futex wake-up costs tens of them.
+static int spin_claim(void) {
+    if (claim_task())
+        return 1;
+    atomic_fetch_add(&g.nspinning, 1);
+    int64_t until = now_ns() + UM_STAGE_SPIN_NS;
+    int got;
+    while (!(got = claim_task()) && now_ns() < until)
+        for (int i = 0; i < 32; i++)
+            cpu_relax();
+    atomic_fetch_sub(&g.nspinning, 1);
+    return got;
 }
 
 static void *worker_main(void *arg) {
     (void)arg;
-    lock_mu();
     for (;;) {
-        if (g.queue.next == &g.queue && !g.stop) {
-            // Spin a little before sleeping: within a copy the next piece usually comes
-            // within microseconds, and a futex wake-up costs tens of them.
-            pthread_mutex_unlock(&g.mu);
-            int64_t until = now_ns() + UM_STAGE_SPIN_NS;
-            int saw;
-            while (!(saw = atomic_load_explicit(&g.nqueued, memory_order_relaxed) != 0) &&
-                   now_ns() < until)
-                for (int i = 0; i < 32; i++)
-                    cpu_relax();
-            lock_mu();
-            if (saw && g.queue.next == &g.queue)
-                g.pool_misses++; // saw a piece while spinning, another thread took it first
+        int claimed = spin_claim();
+        lock_mu();
+        // At stop, tasks still queued are left to their callers, who run them themselves.
+        if (g.stop)
+            break;
+        if (g.queue.next == &g.queue) {
+            if (claimed) { // a caller ran the piece itself: spin again
+                g.pool_misses++;
+                pthread_mutex_unlock(&g.mu);
+                continue;
+            }
             while (g.queue.next == &g.queue && !g.stop) {
                 g.nsleeping++;
                 g.pool_sleeps++;
                 pthread_cond_wait(&g.work, &g.mu);
                 g.nsleeping--;
             }
+            if (g.stop)
+                break;
+            claimed = 0;
         }
-        // At stop, tasks still queued are left to their callers, who run them themselves.
-        if (g.stop)
-            break;
         um_stage_task_t *t = g.queue.next;
-        queue_unlink(t);
-        atomic_store_explicit(&t->state, TASK_RUNNING, memory_order_relaxed);
-        task_run_locked(t);
+        queue_take(t, claimed);
+        pthread_mutex_unlock(&g.mu);
+        task_run(t);
     }
     pthread_mutex_unlock(&g.mu);
     return NULL;
@@ -317,7 +367,9 @@ static void task_enqueue(um_stage_task_t *t, void *dst, const void *src, size_t 
     t->stream = stream;
     atomic_store_explicit(&t->state, TASK_QUEUED, memory_order_relaxed);
     queue_push(t);
-    if (g.nsleeping > 0) {
+    // Wake a sleeper only for a piece no spinning thread is left to claim.
+    if (g.nsleeping > 0 &&
+        atomic_load(&g.navail) > atomic_load_explicit(&g.nspinning, memory_order_relaxed)) {
         pthread_cond_signal(&g.work);
         g.pool_wakes++;
     }
@@ -332,16 +384,20 @@ static int task_done(um_stage_task_t *t) {
 static void task_wait(um_stage_task_t *t) {
     if (task_done(t))
         return;
+    um_stage_slot_t *s = t->slot;
     lock_mu();
-    while (atomic_load_explicit(&t->state, memory_order_acquire) != TASK_DONE) {
+    atomic_fetch_add(&s->waiters, 1);
+    while (atomic_load(&t->state) != TASK_DONE) {
         if (atomic_load_explicit(&t->state, memory_order_relaxed) == TASK_QUEUED) {
-            queue_unlink(t);
-            atomic_store_explicit(&t->state, TASK_RUNNING, memory_order_relaxed);
-            task_run_locked(t);
-            break;
+            queue_take(t, 0);
+            atomic_fetch_sub(&s->waiters, 1);
+            pthread_mutex_unlock(&g.mu);
+            task_run(t);
+            return;
         }
-        pthread_cond_wait(&t->slot->cond, &g.mu);
+        pthread_cond_wait(&s->cond, &g.mu);
     }
+    atomic_fetch_sub(&s->waiters, 1);
     pthread_mutex_unlock(&g.mu);
 }
 
@@ -352,33 +408,35 @@ static void task_wait(um_stage_task_t *t) {
 // by one itself. Polling with this rule measured 6-9 points of pinned better for H2D.
 static int task_help(const um_stage_config_t *cfg, um_stage_slot_t *s, const unsigned char *host,
                      int nbuf) {
-    int ran = 0;
     int64_t stale = cfg->wait_mode == UM_STAGE_WAIT_SLEEP ? INT64_MAX : now_ns() - UM_STAGE_HELP_NS;
+    um_stage_task_t *run = NULL;
     lock_mu();
     if (g.nthreads == 0)
         stale = INT64_MAX;
-    for (int b = 0; b < nbuf && !ran; b++) {
+    for (int b = 0; b < nbuf && run == NULL; b++) {
         um_stage_task_t *t = &s->task[b];
         if (host[b] && atomic_load_explicit(&t->state, memory_order_relaxed) == TASK_QUEUED &&
             t->queued_at <= stale) {
-            queue_unlink(t);
-            atomic_store_explicit(&t->state, TASK_RUNNING, memory_order_relaxed);
-            task_run_locked(t);
-            ran = 1;
+            queue_take(t, 0);
+            run = t;
         }
     }
     pthread_mutex_unlock(&g.mu);
-    return ran;
+    if (run != NULL)
+        task_run(run);
+    return run != NULL;
 }
 
 // Sleeps until a task of the slot finishes after *seen, or `ns` pass.
 static void slot_wait(um_stage_slot_t *s, unsigned *seen, int64_t ns) {
     struct timespec deadline = deadline_after(ns);
     lock_mu();
-    while (s->done_count == *seen)
+    atomic_fetch_add(&s->waiters, 1);
+    while (atomic_load(&s->done_count) == *seen)
         if (pthread_cond_timedwait(&s->cond, &g.mu, &deadline) == ETIMEDOUT)
             break;
-    *seen = s->done_count;
+    atomic_fetch_sub(&s->waiters, 1);
+    *seen = atomic_load(&s->done_count);
     pthread_mutex_unlock(&g.mu);
 }
 
@@ -1063,13 +1121,15 @@ void um_stage_atfork_child(void) {
         s->nev = 0;
         s->fifo_head = s->fifo_len = 0;
         memset(s->in_fifo, 0, sizeof s->in_fifo);
-        s->done_count = 0;
+        atomic_store(&s->done_count, 0);
+        atomic_store(&s->waiters, 0);
         for (int b = 0; b < UM_STAGE_MAX_BUFFERS; b++) {
             s->task[b].next = s->task[b].prev = NULL;
             atomic_store(&s->task[b].state, TASK_IDLE);
         }
     }
-    atomic_store(&g.nqueued, 0);
+    atomic_store(&g.navail, 0);
+    atomic_store(&g.nspinning, 0);
     atomic_store(&g.pinned_bytes, 0);
     g.nthreads = 0;
     g.nsleeping = 0;
