@@ -322,6 +322,21 @@ bench_staging_threads() {
     done
 }
 
+# Two builds of the engine side by side: bin/staging_bench_a (an earlier commit's engine, put
+# into the pack by hand: `cp .../staging_bench .gpu/suite/bin/staging_bench_a` after pack.sh,
+# with its commit in bin/staging_bench_a.COMMIT) against this pack's staging_bench, in
+# alternating processes, at 12 / 4 / 8 pool threads and 16-256 MiB.
+bench_staging_ab() {
+    [ -x "$bin/staging_bench_a" ] && [ -x "$bin/staging_bench" ] || return 0
+    local i b
+    for i in 1 2; do
+        for b in staging_bench_a staging_bench; do
+            header "transfer engine A/B: $b ($(cat "$bin/$b.COMMIT" 2>/dev/null || cat "$pack/COMMIT")), process $i of 2"
+            step 75 "$bin/$b" 256 "12:0:24:0:1:0:0:0:48,4:0:24:0:1:0:0:0:48,8:0:24:0:1:0:0:0:48" "16,64,256"
+        done
+    done
+}
+
 bench_batch_copy() {
     [ -x "$bin/batch_copy_bench" ] || return 0
     header "a legacy batch's copies: legacy vs what a shim can do vs hand port"
@@ -358,7 +373,7 @@ bench_recall() {
 # Most wanted first, so a bounded run (RUN_SECONDS) drops the least wanted.
 bench_steps=(ab_demo ab_alternating ab_programs staging staging_taper handport demo_variants
     batch_copy overhead transfer wall recall exit_split exit_threads call_costs program_phases
-    staging_threads)
+    staging_threads staging_ab)
 
 # run_bench [STEP...]: the named steps (default: all, in the order above).
 run_bench() {
