@@ -60,6 +60,7 @@
 #define UM_STAGE_MIN_CHUNK ((size_t)64 << 10)
 #define UM_STAGE_SHUTDOWN_WAIT_NS 1000000000L
 #define UM_STAGE_SPIN_NS 30000    // pool threads spin this long for more work before sleeping
+                                  // (the default of um_stage_config_t.spin_us)
 #define UM_STAGE_POLL_NS 50000    // a sleeping caller with DMAs in flight wakes this often
 #define UM_STAGE_SLEEP_NS 5000000 // otherwise it sleeps until a piece finishes (or this)
 // A polling caller (UM_STAGE_WAIT_POLL) spins this long for a piece or DMA to finish before
@@ -131,6 +132,8 @@ static struct {
     atomic_uint_fast64_t pinned_bytes, free_failures; // held now; cuMemFreeHost errors
     // The pool's own costs, under g.mu (see um_stage_stats_t).
     uint64_t lock_waits, pool_sleeps, pool_wakes, pool_misses;
+    atomic_uint_fast64_t pieces, piece_ns, queued_ns;
+    _Atomic int64_t spin_ns; // cfg.spin_us in ns (pool threads read it without the lock)
 } g = {
     .mu = PTHREAD_MUTEX_INITIALIZER,
     .work = PTHREAD_COND_INITIALIZER,
@@ -282,7 +285,12 @@ static void queue_take(um_stage_task_t *t, int claimed) {
 // sequentially consistent operations, so either the finisher sees the waiter or the waiter
 // sees the finished task before it sleeps).
 static void task_run(um_stage_task_t *t) {
+    int64_t t0 = now_ns();
     host_copy(t->stream, t->dst, t->src, t->len);
+    int64_t t1 = now_ns();
+    atomic_fetch_add_explicit(&g.pieces, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g.piece_ns, (uint64_t)(t1 - t0), memory_order_relaxed);
+    atomic_fetch_add_explicit(&g.queued_ns, (uint64_t)(t0 - t->queued_at), memory_order_relaxed);
     um_stage_slot_t *s = t->slot;
     atomic_store(&t->state, TASK_DONE);
     atomic_fetch_add(&s->done_count, 1);
@@ -293,13 +301,16 @@ static void task_run(um_stage_task_t *t) {
     }
 }
 
-// Spins up to UM_STAGE_SPIN_NS for a claim: within a copy the next piece usually comes within
-// microseconds, and a futex wake-up costs tens of them.
+// Spins up to spin_us (UM_STAGE_SPIN_NS) for a claim: within a copy the next piece usually
+// comes within microseconds, and a futex wake-up costs tens of them.
 static int spin_claim(void) {
     if (claim_task())
         return 1;
+    int64_t spin = atomic_load_explicit(&g.spin_ns, memory_order_relaxed);
+    if (spin <= 0)
+        return 0;
     atomic_fetch_add(&g.nspinning, 1);
-    int64_t until = now_ns() + UM_STAGE_SPIN_NS;
+    int64_t until = now_ns() + spin;
     int got;
     while (!(got = claim_task()) && now_ns() < until)
         for (int i = 0; i < 32; i++)
@@ -1030,6 +1041,9 @@ int um_stage_init(const um_stage_config_t *cfg) {
     atomic_store(&g.errors, 0);
     atomic_store(&g.threshold, c.threshold);
     atomic_store(&g.d2h_threshold, c.d2h_threshold ? c.d2h_threshold : c.threshold);
+    atomic_store(&g.spin_ns, c.spin_us > 0 ? (int64_t)c.spin_us * 1000
+                             : c.spin_us < 0 ? 0
+                                             : UM_STAGE_SPIN_NS);
     atomic_store_explicit(&g.enabled, 1, memory_order_release);
     pthread_mutex_unlock(&g.mu);
     return 0;
@@ -1150,5 +1164,8 @@ void um_stage_stats(um_stage_stats_t *out) {
     out->pool_sleeps = g.pool_sleeps;
     out->pool_wakes = g.pool_wakes;
     out->pool_misses = g.pool_misses;
+    out->pieces = atomic_load(&g.pieces);
+    out->piece_ns = atomic_load(&g.piece_ns);
+    out->queued_ns = atomic_load(&g.queued_ns);
     pthread_mutex_unlock(&g.mu);
 }

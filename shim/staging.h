@@ -101,6 +101,7 @@ typedef struct {
                       // in staging.c; at most buffers x chunk); 0: 4 MiB. Benchmarks set it to
                       // compare configurations at their steady state from the first copy
     size_t d2h_threshold; // D2H copies smaller than this are not staged; 0: `threshold`
+    int spin_us; // pool threads spin this long for work before they sleep; 0: 30; < 0: none
 } um_stage_config_t;
 
 // The thread count used when the configuration asks for the default: three quarters of the
@@ -167,6 +168,9 @@ typedef struct {
     uint64_t pool_sleeps; // times a pool thread found no work and went to sleep
     uint64_t pool_wakes;  // sleeping pool threads woken for a queued piece
     uint64_t pool_misses; // a spinning pool thread saw a piece but another took it first
+    uint64_t pieces;      // host copies (fills, drains) run, by pool threads or callers
+    uint64_t piece_ns;    // their time, summed
+    uint64_t queued_ns;   // their time between being queued and starting, summed
 } um_stage_stats_t;
 void um_stage_stats(um_stage_stats_t *out);
 

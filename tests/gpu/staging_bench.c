@@ -6,9 +6,10 @@
 // the real driver directly and hands its function pointers to um_stage_init, as the shim does.
 //
 //   staging_bench [max_MiB [configs [sizes_MiB [fill_threads]]]]
-//   configs: "threads:chunkMiB[:buffers[:mode[:query[:wait[:min_piece_KiB[:taper[:arenaMiB]]]]]]],..."
-//   (mode: UM_STAGE_COPY_*, wait: UM_STAGE_WAIT_*; query 0 = no event_query; taper -1 = D2H
-//   pieces all full size, N = a D2H's last pieces at most 1/N of what is left; arena = the
+//   configs: "threads:chunkMiB[:buffers[:mode[:query[:wait[:min_piece_KiB[:taper[:arenaMiB
+//   [:spin_us]]]]]]]]],..." (mode: UM_STAGE_COPY_*, wait: UM_STAGE_WAIT_*; query 0 = no
+//   event_query; spin_us = how long idle pool threads spin for work, -1 = not at all; taper
+//   -1 = D2H pieces all full size, N = a D2H's last pieces at most 1/N of what is left; arena = the
 //   pinned bytes a slot starts with, e.g. 48 for the default's steady state: switching configs
 //   sets the engine up anew, which restarts its traffic-grown arena at 4 MiB); 0 = the engine's
 //   default for every other field). The first config is the one used for the shim-path,
@@ -33,7 +34,8 @@
 // Engine rows end with the pool's counters per timed copy (um_stage_stats_t, counted from just
 // before the copy to after its cuCtxSynchronize): lockw = the engine's lock found held, sleeps
 // = pool threads that went to sleep, wakes = sleeping threads woken for a piece, misses = a
-// spinning thread saw a piece that another took first.
+// spinning thread saw a piece that another took first; pieces = host copies run (fills or
+// drains), piece_us = their mean time, queue_us = their mean time from queued to started.
 #include "shim/staging.h"
 
 #include <pthread.h>
@@ -207,6 +209,7 @@ typedef struct {
     size_t min_piece; // 0: the engine's default
     int taper;        // 0: the engine's default; < 0: off
     size_t min_arena; // 0: the engine's default
+    int spin_us;      // 0: the engine's default; < 0: pool threads do not spin
 } cfg_t;
 
 static cfg_t cfgs[16], fills[4];
@@ -216,7 +219,7 @@ static size_t threshold = UM_STAGE_DEFAULT_THRESHOLD;
 static void cfg_name(const cfg_t *c, int dflt, char *out, size_t size) {
     int mode = c->mode ? c->mode : UM_STAGE_DEFAULT_COPY;
     static const char *const names[] = {"?", "mc", "nt", "mc/nt"};
-    char t[24], ch[24], b[24], p[32] = "", tp[24] = "", ar[24] = "";
+    char t[24], ch[24], b[24], p[32] = "", tp[24] = "", ar[24] = "", sp[24] = "";
     snprintf(t, sizeof t, c->threads > 0 ? "%d" : "D", c->threads);
     snprintf(ch, sizeof ch, c->chunk > 0 ? "%zuM" : "D", c->chunk / MiB);
     snprintf(b, sizeof b, c->buffers > 0 ? "%d" : "D", c->buffers);
@@ -226,8 +229,10 @@ static void cfg_name(const cfg_t *c, int dflt, char *out, size_t size) {
         snprintf(tp, sizeof tp, c->taper < 0 ? " flat" : " taper%d", c->taper);
     if (c->min_arena)
         snprintf(ar, sizeof ar, " a%zuM", c->min_arena / MiB);
-    snprintf(out, size, "%s t%s c%s b%s %s%s%s%s%s%s%s", c->stub ? "fill-only" : "staged", t, ch, b,
-             names[mode & 3], p, tp, ar, c->wait == UM_STAGE_WAIT_SLEEP ? " sleep" : "",
+    if (c->spin_us)
+        snprintf(sp, sizeof sp, " spin%d", c->spin_us < 0 ? 0 : c->spin_us);
+    snprintf(out, size, "%s t%s c%s b%s %s%s%s%s%s%s%s%s", c->stub ? "fill-only" : "staged", t, ch,
+             b, names[mode & 3], p, tp, ar, sp, c->wait == UM_STAGE_WAIT_SLEEP ? " sleep" : "",
              c->query ? "" : " noq", dflt ? "*" : "");
 }
 
@@ -244,6 +249,7 @@ static void use_engine(const cfg_t *c, size_t thr) {
     sc.min_piece = c->min_piece;
     sc.taper = c->taper;
     sc.min_arena = c->min_arena;
+    sc.spin_us = c->spin_us;
     if (!c->query)
         sc.event_query = NULL;
     if (c->stub) {
@@ -337,6 +343,9 @@ static void variant_time(variant_t *v, CUdeviceptr dev, size_t n, CUstream s, in
         v->pool.pool_sleeps += p1.pool_sleeps - p0.pool_sleeps;
         v->pool.pool_wakes += p1.pool_wakes - p0.pool_wakes;
         v->pool.pool_misses += p1.pool_misses - p0.pool_misses;
+        v->pool.pieces += p1.pieces - p0.pieces;
+        v->pool.piece_ns += p1.piece_ns - p0.piece_ns;
+        v->pool.queued_ns += p1.queued_ns - p0.queued_ns;
     }
 }
 
@@ -379,11 +388,15 @@ static void row(const variant_t *v, size_t n, int reps, double plain, double pin
         snprintf(ratio, sizeof ratio, "%5.2fx", plain / med);
     if (pinned > 0 && !(v->kind == K_PLAIN && v->pinned))
         snprintf(pct, sizeof pct, "%4.0f%%", 100.0 * pinned / med);
-    char pool[96] = "";
-    if (v->kind != K_PLAIN)
-        snprintf(pool, sizeof pool, " %6.1f %6.1f %6.1f %6.1f", (double)v->pool.lock_waits / reps,
-                 (double)v->pool.pool_sleeps / reps, (double)v->pool.pool_wakes / reps,
-                 (double)v->pool.pool_misses / reps);
+    char pool[128] = "";
+    if (v->kind != K_PLAIN) {
+        double pieces = v->pool.pieces ? (double)v->pool.pieces : 1;
+        snprintf(pool, sizeof pool, " %6.1f %6.1f %6.1f %6.1f %6.1f %7.1f %7.1f",
+                 (double)v->pool.lock_waits / reps, (double)v->pool.pool_sleeps / reps,
+                 (double)v->pool.pool_wakes / reps, (double)v->pool.pool_misses / reps,
+                 (double)v->pool.pieces / reps, (double)v->pool.piece_ns / pieces / 1e3,
+                 (double)v->pool.queued_ns / pieces / 1e3);
+    }
     printf("%-3s %6zu %-7s %-29s %9.3f %9.3f %7.2f %7s %6s %9.3f %-8s%s\n", v->h2d ? "H2D" : "D2H",
            n / MiB, v->target, name, med, wall[0], gbs, ratio, pct, ev_med,
            ok < 0 ? "n/a" : ok ? "ok" : "MISMATCH", pool);
@@ -608,7 +621,7 @@ static void concurrency_check(CUcontext ctx) {
     }
 }
 
-#define FIELDS 9
+#define FIELDS 10
 
 // "a:b:c,..." -> up to `max` rows of up to FIELDS integers (missing fields stay as given).
 static int parse_list(const char *spec, int rows[][FIELDS], int max) {
@@ -656,7 +669,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < ncfgs; i++)
         cfgs[i] = (cfg_t){rows[i][0], (size_t)rows[i][1] * MiB, rows[i][2], rows[i][3],
                           rows[i][4], 0, rows[i][5], (size_t)rows[i][6] << 10, rows[i][7],
-                          (size_t)rows[i][8] * MiB};
+                          (size_t)rows[i][8] * MiB, rows[i][9]};
     if (ncfgs == 0) {
         fprintf(stderr, "no configs in '%s'\n", spec);
         return 2;
@@ -664,7 +677,8 @@ int main(int argc, char **argv) {
     int frows[4][FIELDS] = {{0}};
     nfills = parse_list(fill_spec, frows, 4);
     for (int i = 0; i < nfills; i++)
-        fills[i] = (cfg_t){frows[i][0], 2 * MiB, 2 * frows[i][0], UM_STAGE_COPY_STREAM, 1, 1, 0, 0, 0, 0};
+        fills[i] = (cfg_t){frows[i][0], 2 * MiB, 2 * frows[i][0], UM_STAGE_COPY_STREAM, 1, 1, 0, 0,
+                           0, 0, 0};
     int srows[16][FIELDS];
     int nsizes = parse_list(size_spec, srows, 16);
     if (getenv("STAGING_BENCH_THRESHOLD_MIB"))
@@ -740,9 +754,10 @@ int main(int argc, char **argv) {
     CK(cuStreamCreate(&s, CU_STREAM_DEFAULT)); // blocking: the legacy-stream events bracket it
 
     host_ceiling(max_n < 256 * MiB ? max_n : 256 * MiB);
-    printf("%-3s %6s %-7s %-29s %9s %9s %7s %7s %6s %9s %-8s %6s %6s %6s %6s\n", "dir", "MiB",
-           "target", "variant", "med_ms", "min_ms", "GB/s", "xplain", "%pin", "event_ms", "data",
-           "lockw", "sleeps", "wakes", "misses");
+    printf("%-3s %6s %-7s %-29s %9s %9s %7s %7s %6s %9s %-8s %6s %6s %6s %6s %6s %7s %7s\n",
+           "dir", "MiB", "target", "variant", "med_ms", "min_ms", "GB/s", "xplain", "%pin",
+           "event_ms", "data", "lockw", "sleeps", "wakes", "misses", "pieces", "piece_us",
+           "queue_us");
     for (int i = 0; i < nsizes; i++) {
         size_t n = (size_t)srows[i][0] * MiB;
         if (n == 0 || n > max_n)

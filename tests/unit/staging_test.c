@@ -1167,6 +1167,23 @@ START_TEST(test_pool_counters) {
     ck_assert_uint_ge(a.pool_sleeps, b.pool_sleeps);
     ck_assert_uint_ge(a.lock_waits, b.lock_waits);
     ck_assert_uint_ge(a.pool_misses, b.pool_misses);
+    // Every piece of both copies is counted with its time.
+    ck_assert_uint_ge(a.pieces - b.pieces, 2);
+    ck_assert_uint_gt(a.piece_ns - b.piece_ns, 0);
+}
+END_TEST
+
+START_TEST(test_pool_without_spin) {
+    // spin_us < 0: idle pool threads sleep at once, and every piece still gets copied.
+    um_stage_config_t c = fake_config(256 * KiB, 3, 0, 1);
+    c.spin_us = -1;
+    ck_assert_int_eq(um_stage_init(&c), 0);
+    atomic_store(&fk.delay_us, 50);
+    for (int i = 0; i < 4; i++)
+        roundtrip(3 * MiB + 5, CU_STREAM_LEGACY, i & 1, (uint64_t)i + 1);
+    um_stage_stats_t st;
+    um_stage_stats(&st);
+    ck_assert_uint_eq(st.staged_copies, 8);
 }
 END_TEST
 
@@ -1426,6 +1443,7 @@ Suite *staging_suite(void) {
     tcase_add_test(limits, test_shutdown_frees_and_reinit);
     tcase_add_test(limits, test_arena_grows_with_traffic);
     tcase_add_test(limits, test_pool_counters);
+    tcase_add_test(limits, test_pool_without_spin);
     tcase_add_test(limits, test_default_pool_grows_with_traffic);
     tcase_add_test(limits, test_trim_frees_idle);
     tcase_add_test(limits, test_fork_child_resets);

@@ -337,6 +337,17 @@ bench_staging_ab() {
     done
 }
 
+# What idle pool threads cost a copy: 12 threads spinning 30 us (the default), not spinning,
+# spinning 200 us, against 4 and 8 threads; the rows end with the pool's counters per copy.
+bench_staging_spin() {
+    [ -x "$bin/staging_bench" ] || return 0
+    local i
+    for i in 1 2; do
+        header "transfer engine: pool spin, 12 threads spin 30 / 0 / 200 us vs 4 and 8 (process $i of 2)"
+        step 60 "$bin/staging_bench" 64 "12:0:24:0:1:0:0:0:48,4:0:24:0:1:0:0:0:48,12:0:24:0:1:0:0:0:48:-1,12:0:24:0:1:0:0:0:48:200,8:0:24:0:1:0:0:0:48" "16,64"
+    done
+}
+
 bench_batch_copy() {
     [ -x "$bin/batch_copy_bench" ] || return 0
     header "a legacy batch's copies: legacy vs what a shim can do vs hand port"
@@ -370,10 +381,17 @@ bench_recall() {
     step 150 "$bin/recall_bench"
 }
 
+# Every tile-kernel configuration side by side at the one H200 shape under 0.8x cuBLAS.
+bench_recall_small() {
+    [ -x "$bin/recall_bench" ] || return 0
+    header "recall kernels vs cuBLAS: N = 1e4, Q = 100, every configuration"
+    step 60 "$bin/recall_bench" --n 10000 --q 100 --variants
+}
+
 # Most wanted first, so a bounded run (RUN_SECONDS) drops the least wanted.
 bench_steps=(ab_demo ab_alternating ab_programs staging staging_taper handport demo_variants
     batch_copy overhead transfer wall recall exit_split exit_threads call_costs program_phases
-    staging_threads staging_ab)
+    staging_threads staging_ab staging_spin recall_small)
 
 # run_bench [STEP...]: the named steps (default: all, in the order above).
 run_bench() {
