@@ -104,7 +104,6 @@ struct um_stage_slot {
     int fifo_head, fifo_len;
     unsigned char in_fifo[UM_STAGE_MAX_BUFFERS];
     um_stage_task_t task[UM_STAGE_MAX_BUFFERS];
-    int wake_cap; // the copy wakes sleeping pool threads only while fewer are awake
     pthread_cond_t cond;        // a task of this slot finished (signalled only to waiters)
     atomic_uint done_count;     // tasks of this slot finished so far
     atomic_int waiters;         // callers asleep on `cond` (or about to be)
@@ -121,7 +120,6 @@ static struct {
     atomic_size_t threshold, d2h_threshold;
     int stop;
     int nthreads, nsleeping;
-    int nwoken; // signalled sleepers that have not run yet (still counted in nsleeping)
     int grow_threads; // the pool's size was left to the engine: it grows with traffic
     pthread_t thread[UM_STAGE_MAX_THREADS];
     um_stage_task_t queue; // sentinel of a circular list
@@ -335,18 +333,14 @@ static void *worker_main(void *arg) {
                 pthread_mutex_unlock(&g.mu);
                 continue;
             }
-            g.nsleeping++;
-            g.pool_sleeps++;
-            pthread_cond_wait(&g.work, &g.mu);
-            g.nsleeping--;
-            if (g.nwoken > 0)
-                g.nwoken--;
+            while (g.queue.next == &g.queue && !g.stop) {
+                g.nsleeping++;
+                g.pool_sleeps++;
+                pthread_cond_wait(&g.work, &g.mu);
+                g.nsleeping--;
+            }
             if (g.stop)
                 break;
-            if (g.queue.next == &g.queue) { // taken already (or a spurious wake-up): spin
-                pthread_mutex_unlock(&g.mu);
-                continue;
-            }
             claimed = 0;
         }
         um_stage_task_t *t = g.queue.next;
@@ -384,14 +378,10 @@ static void task_enqueue(um_stage_task_t *t, void *dst, const void *src, size_t 
     t->stream = stream;
     atomic_store_explicit(&t->state, TASK_QUEUED, memory_order_relaxed);
     queue_push(t);
-    // Wake a sleeper only for a piece no spinning (or already woken) thread is left to claim,
-    // and only while the copies in flight have fewer threads awake than they want.
-    if (g.nsleeping > g.nwoken &&
-        atomic_load(&g.navail) >
-            atomic_load_explicit(&g.nspinning, memory_order_relaxed) + g.nwoken &&
-        g.nthreads - g.nsleeping + g.nwoken < t->slot->wake_cap * g.nbusy) {
+    // Wake a sleeper only for a piece no spinning thread is left to claim.
+    if (g.nsleeping > 0 &&
+        atomic_load(&g.navail) > atomic_load_explicit(&g.nspinning, memory_order_relaxed)) {
         pthread_cond_signal(&g.work);
-        g.nwoken++;
         g.pool_wakes++;
     }
     pthread_mutex_unlock(&g.mu);
@@ -952,16 +942,6 @@ static CUresult direct_copy(const um_stage_config_t *cfg, int h2d, CUdeviceptr d
     return r;
 }
 
-// How many pool threads a copy keeps awake (see UM_STAGE_DEFAULT_D2H_MIB_PER_THREAD).
-static int wake_cap(const um_stage_config_t *cfg, int h2d, size_t bytes) {
-    if (h2d || cfg->d2h_mib_per_thread < 0)
-        return UM_STAGE_MAX_THREADS;
-    size_t want = bytes / ((size_t)cfg->d2h_mib_per_thread << 20);
-    return want < UM_STAGE_START_THREADS  ? UM_STAGE_START_THREADS
-           : want > UM_STAGE_MAX_THREADS ? UM_STAGE_MAX_THREADS
-                                          : (int)want;
-}
-
 static CUresult stage(int h2d, CUdeviceptr dptr, void *host, size_t bytes, CUstream stream,
                       int sync) {
     if (bytes == 0)
@@ -981,7 +961,6 @@ static CUresult stage(int h2d, CUdeviceptr dptr, void *host, size_t bytes, CUstr
         slot_release(&c);
         return direct_copy(&c.cfg, h2d, dptr, host, bytes, stream, sync);
     }
-    c.s->wake_cap = wake_cap(&c.cfg, h2d, bytes); // read only by this thread's enqueues
     r = h2d ? pipe_htod(&c, dptr, host, bytes, stream, sync)
             : pipe_dtoh(&c, host, dptr, bytes, stream);
     slot_release(&c);
@@ -1045,8 +1024,6 @@ int um_stage_init(const um_stage_config_t *cfg) {
         c.min_piece = UM_STAGE_DEFAULT_MIN_PIECE;
     if (c.taper == 0)
         c.taper = UM_STAGE_DEFAULT_TAPER;
-    if (c.d2h_mib_per_thread == 0)
-        c.d2h_mib_per_thread = UM_STAGE_DEFAULT_D2H_MIB_PER_THREAD;
     c.min_piece = (c.min_piece + UM_STAGE_MIN_CHUNK - 1) & ~(UM_STAGE_MIN_CHUNK - 1);
     if (c.chunk == 0)
         c.chunk = UM_STAGE_DEFAULT_CHUNK;
@@ -1170,7 +1147,6 @@ void um_stage_atfork_child(void) {
     atomic_store(&g.pinned_bytes, 0);
     g.nthreads = 0;
     g.nsleeping = 0;
-    g.nwoken = 0;
     g.nbusy = 0;
     g.stop = 0;
     init_conds();

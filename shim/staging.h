@@ -49,14 +49,6 @@
 // fill is the same kind of wait, but an async H2D that fits in the buffers returns without
 // waiting for any DMA, and more, smaller pieces would take that away; H2D is not tapered.)
 #define UM_STAGE_DEFAULT_TAPER 8
-// A mid-size D2H ran faster with 4 pool threads than with 12 on the H200 (16 MiB: 0.46-0.50
-// ms against 0.62-0.75 in every process measured, 2026-12-03), while 64 MiB and up, and H2D
-// at every size, want the 12. Measured there per piece, the drains themselves take the same
-// time either way (~40 us per 470 KiB piece); what costs is the pool around them. So a D2H
-// keeps at most one awake pool thread per this many MiB (at least 4) and wakes no sleeper
-// beyond that: 16 MiB runs like a 4-thread pool, 48 MiB and up get all 12. Measured against
-// no limit: tests/gpu/staging_bench_results.md, "Pool claims and the D2H wake limit".
-#define UM_STAGE_DEFAULT_D2H_MIB_PER_THREAD 4
 #define UM_STAGE_TAPER_MIN ((size_t)128 << 10)
 // How pool threads copy: libc memcpy, or SSE2 non-temporal stores (x86-64; memcpy elsewhere)
 // for both directions, or non-temporal only when draining into the caller's destination.
@@ -110,9 +102,6 @@ typedef struct {
                       // compare configurations at their steady state from the first copy
     size_t d2h_threshold; // D2H copies smaller than this are not staged; 0: `threshold`
     int spin_us; // pool threads spin this long for work before they sleep; 0: 30; < 0: none
-    // A D2H of B MiB wakes sleeping pool threads only while fewer than max(4, B / this) are
-    // awake (see UM_STAGE_DEFAULT_D2H_MIB_PER_THREAD); 0: that default; < 0: no limit
-    int d2h_mib_per_thread;
 } um_stage_config_t;
 
 // The thread count used when the configuration asks for the default: three quarters of the

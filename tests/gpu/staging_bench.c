@@ -7,9 +7,8 @@
 //
 //   staging_bench [max_MiB [configs [sizes_MiB [fill_threads]]]]
 //   configs: "threads:chunkMiB[:buffers[:mode[:query[:wait[:min_piece_KiB[:taper[:arenaMiB
-//   [:spin_us[:d2h_mib]]]]]]]]]],..." (mode: UM_STAGE_COPY_*, wait: UM_STAGE_WAIT_*; query 0 =
-//   no event_query; spin_us = how long idle pool threads spin for work, -1 = not at all; d2h_mib
-//   = a D2H keeps one pool thread awake per this many MiB, -1 = all (no limit); taper
+//   [:spin_us]]]]]]]]],..." (mode: UM_STAGE_COPY_*, wait: UM_STAGE_WAIT_*; query 0 = no
+//   event_query; spin_us = how long idle pool threads spin for work, -1 = not at all; taper
 //   -1 = D2H pieces all full size, N = a D2H's last pieces at most 1/N of what is left; arena = the
 //   pinned bytes a slot starts with, e.g. 48 for the default's steady state: switching configs
 //   sets the engine up anew, which restarts its traffic-grown arena at 4 MiB); 0 = the engine's
@@ -211,7 +210,6 @@ typedef struct {
     int taper;        // 0: the engine's default; < 0: off
     size_t min_arena; // 0: the engine's default
     int spin_us;      // 0: the engine's default; < 0: pool threads do not spin
-    int d2h_mib;      // d2h_mib_per_thread: 0: the engine's default; < 0: no wake limit
 } cfg_t;
 
 static cfg_t cfgs[16], fills[4];
@@ -221,7 +219,7 @@ static size_t threshold = UM_STAGE_DEFAULT_THRESHOLD;
 static void cfg_name(const cfg_t *c, int dflt, char *out, size_t size) {
     int mode = c->mode ? c->mode : UM_STAGE_DEFAULT_COPY;
     static const char *const names[] = {"?", "mc", "nt", "mc/nt"};
-    char t[24], ch[24], b[24], p[32] = "", tp[24] = "", ar[24] = "", sp[24] = "", dm[24] = "";
+    char t[24], ch[24], b[24], p[32] = "", tp[24] = "", ar[24] = "", sp[24] = "";
     snprintf(t, sizeof t, c->threads > 0 ? "%d" : "D", c->threads);
     snprintf(ch, sizeof ch, c->chunk > 0 ? "%zuM" : "D", c->chunk / MiB);
     snprintf(b, sizeof b, c->buffers > 0 ? "%d" : "D", c->buffers);
@@ -233,11 +231,8 @@ static void cfg_name(const cfg_t *c, int dflt, char *out, size_t size) {
         snprintf(ar, sizeof ar, " a%zuM", c->min_arena / MiB);
     if (c->spin_us)
         snprintf(sp, sizeof sp, " spin%d", c->spin_us < 0 ? 0 : c->spin_us);
-    if (c->d2h_mib)
-        snprintf(dm, sizeof dm, c->d2h_mib < 0 ? " nocap" : " cap%dM", c->d2h_mib);
-    snprintf(out, size, "%s t%s c%s b%s %s%s%s%s%s%s%s%s%s", c->stub ? "fill-only" : "staged", t,
-             ch, b, names[mode & 3], p, tp, ar, sp, dm,
-             c->wait == UM_STAGE_WAIT_SLEEP ? " sleep" : "",
+    snprintf(out, size, "%s t%s c%s b%s %s%s%s%s%s%s%s%s", c->stub ? "fill-only" : "staged", t, ch,
+             b, names[mode & 3], p, tp, ar, sp, c->wait == UM_STAGE_WAIT_SLEEP ? " sleep" : "",
              c->query ? "" : " noq", dflt ? "*" : "");
 }
 
@@ -255,7 +250,6 @@ static void use_engine(const cfg_t *c, size_t thr) {
     sc.taper = c->taper;
     sc.min_arena = c->min_arena;
     sc.spin_us = c->spin_us;
-    sc.d2h_mib_per_thread = c->d2h_mib;
     if (!c->query)
         sc.event_query = NULL;
     if (c->stub) {
@@ -627,7 +621,7 @@ static void concurrency_check(CUcontext ctx) {
     }
 }
 
-#define FIELDS 11
+#define FIELDS 10
 
 // "a:b:c,..." -> up to `max` rows of up to FIELDS integers (missing fields stay as given).
 static int parse_list(const char *spec, int rows[][FIELDS], int max) {
@@ -675,7 +669,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < ncfgs; i++)
         cfgs[i] = (cfg_t){rows[i][0], (size_t)rows[i][1] * MiB, rows[i][2], rows[i][3],
                           rows[i][4], 0, rows[i][5], (size_t)rows[i][6] << 10, rows[i][7],
-                          (size_t)rows[i][8] * MiB, rows[i][9], rows[i][10]};
+                          (size_t)rows[i][8] * MiB, rows[i][9]};
     if (ncfgs == 0) {
         fprintf(stderr, "no configs in '%s'\n", spec);
         return 2;
@@ -684,7 +678,7 @@ int main(int argc, char **argv) {
     nfills = parse_list(fill_spec, frows, 4);
     for (int i = 0; i < nfills; i++)
         fills[i] = (cfg_t){frows[i][0], 2 * MiB, 2 * frows[i][0], UM_STAGE_COPY_STREAM, 1, 1, 0, 0,
-                           0, 0, 0, 0};
+                           0, 0, 0};
     int srows[16][FIELDS];
     int nsizes = parse_list(size_spec, srows, 16);
     if (getenv("STAGING_BENCH_THRESHOLD_MIB"))

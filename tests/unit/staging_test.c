@@ -1173,37 +1173,6 @@ START_TEST(test_pool_counters) {
 }
 END_TEST
 
-START_TEST(test_dtoh_wake_limit) {
-    // A D2H of 8 MiB keeps at most max(4, 8 / 4) = 4 pool threads awake: with every thread
-    // asleep at the start and spinning long enough not to fall asleep again, it wakes at most
-    // 4 of the 12, although its instant DMAs queue every drain at once (without the limit:
-    // 12 wakes).
-    um_stage_config_t c = fake_config(256 * KiB, 12, 0, 1);
-    c.spin_us = 200000;
-    ck_assert_int_eq(um_stage_init(&c), 0);
-    atomic_store(&fk.delay_us, 0);
-    const size_t n = 8 * MiB;
-    buf_t src = buf_new(n), dev = buf_new(n), back = buf_new(n);
-    pattern(src.p, n, 5);
-    memcpy(dev.p, src.p, n);
-    for (int i = 0; i < 3; i++) {
-        ck_assert_int_eq(um_stage_dtoh(back.p, dptr(&dev), n, CU_STREAM_LEGACY, 1), CUDA_SUCCESS);
-        struct timespec idle = {0, 400 * 1000 * 1000}; // every thread asleep again
-        nanosleep(&idle, NULL);
-        um_stage_stats_t a, b;
-        um_stage_stats(&a);
-        memset(back.p, 0, n);
-        ck_assert_int_eq(um_stage_dtoh(back.p, dptr(&dev), n, CU_STREAM_LEGACY, 1), CUDA_SUCCESS);
-        um_stage_stats(&b);
-        ck_assert(memcmp(back.p, src.p, n) == 0);
-        ck_assert_uint_le(b.pool_wakes - a.pool_wakes, 4);
-    }
-    buf_free(&src);
-    buf_free(&dev);
-    buf_free(&back);
-}
-END_TEST
-
 START_TEST(test_pool_without_spin) {
     // spin_us < 0: idle pool threads sleep at once, and every piece still gets copied.
     um_stage_config_t c = fake_config(256 * KiB, 3, 0, 1);
@@ -1475,7 +1444,6 @@ Suite *staging_suite(void) {
     tcase_add_test(limits, test_arena_grows_with_traffic);
     tcase_add_test(limits, test_pool_counters);
     tcase_add_test(limits, test_pool_without_spin);
-    tcase_add_test(limits, test_dtoh_wake_limit);
     tcase_add_test(limits, test_default_pool_grows_with_traffic);
     tcase_add_test(limits, test_trim_frees_idle);
     tcase_add_test(limits, test_fork_child_resets);

@@ -348,17 +348,6 @@ bench_staging_spin() {
     done
 }
 
-# The D2H wake limit (shim/staging.h, UM_STAGE_DEFAULT_D2H_MIB_PER_THREAD): 12 threads with
-# it (the default) and without, against 4 and 8 threads, at 16-64 MiB.
-bench_staging_cap() {
-    [ -x "$bin/staging_bench" ] || return 0
-    local i
-    for i in 1 2; do
-        header "transfer engine: D2H wake limit, 12 threads with / without vs 4 and 8 (process $i of 2)"
-        step 60 "$bin/staging_bench" 64 "12:0:24:0:1:0:0:0:48,12:0:24:0:1:0:0:0:48:0:-1,4:0:24:0:1:0:0:0:48,8:0:24:0:1:0:0:0:48:0:-1" "16,32,64"
-    done
-}
-
 bench_batch_copy() {
     [ -x "$bin/batch_copy_bench" ] || return 0
     header "a legacy batch's copies: legacy vs what a shim can do vs hand port"
@@ -402,7 +391,7 @@ bench_recall_small() {
 # Most wanted first, so a bounded run (RUN_SECONDS) drops the least wanted.
 bench_steps=(ab_demo ab_alternating ab_programs staging staging_taper handport demo_variants
     batch_copy overhead transfer wall recall exit_split exit_threads call_costs program_phases
-    staging_threads staging_ab staging_spin recall_small staging_cap)
+    staging_threads staging_ab staging_spin recall_small)
 
 # run_bench [STEP...]: the named steps (default: all, in the order above).
 run_bench() {
