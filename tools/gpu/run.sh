@@ -311,15 +311,21 @@ bench_program_phases() {
     done
 }
 
-# Staged D2H against the pool's thread count at the sizes around the D2H threshold: 4, 6, 8
-# and 12 threads, each with the default's full 24 x 2 MiB arena, interleaved; two processes.
-bench_staging_threads() {
+# staging_twice TITLE CONFIGS: staging_bench's CONFIGS at 16 and 64 MiB in two processes.
+staging_twice() {
     [ -x "$bin/staging_bench" ] || return 0
     local i
     for i in 1 2; do
-        header "transfer engine: pool threads 4 / 6 / 8 / 12 at 16-64 MiB (process $i of 2)"
-        step 60 "$bin/staging_bench" 64 "4:0:24:0:1:0:0:0:48,6:0:24:0:1:0:0:0:48,8:0:24:0:1:0:0:0:48,12:0:24:0:1:0:0:0:48" "16,64"
+        header "transfer engine: $1 (process $i of 2)"
+        step 60 "$bin/staging_bench" 64 "$2" "16,64"
     done
+}
+
+# Staged D2H against the pool's thread count at the sizes around the D2H threshold: 4, 6, 8
+# and 12 threads, each with the default's full 24 x 2 MiB arena, interleaved.
+bench_staging_threads() {
+    staging_twice "pool threads 4 / 6 / 8 / 12 at 16-64 MiB" \
+        "4:0:24:0:1:0:0:0:48,6:0:24:0:1:0:0:0:48,8:0:24:0:1:0:0:0:48,12:0:24:0:1:0:0:0:48"
 }
 
 # Two builds of the engine side by side: bin/staging_bench_a (an earlier commit's engine, put
@@ -340,12 +346,8 @@ bench_staging_ab() {
 # What idle pool threads cost a copy: 12 threads spinning 30 us (the default), not spinning,
 # spinning 200 us, against 4 and 8 threads; the rows end with the pool's counters per copy.
 bench_staging_spin() {
-    [ -x "$bin/staging_bench" ] || return 0
-    local i
-    for i in 1 2; do
-        header "transfer engine: pool spin, 12 threads spin 30 / 0 / 200 us vs 4 and 8 (process $i of 2)"
-        step 60 "$bin/staging_bench" 64 "12:0:24:0:1:0:0:0:48,4:0:24:0:1:0:0:0:48,12:0:24:0:1:0:0:0:48:-1,12:0:24:0:1:0:0:0:48:200,8:0:24:0:1:0:0:0:48" "16,64"
-    done
+    staging_twice "pool spin, 12 threads spin 30 / 0 / 200 us vs 4 and 8" \
+        "12:0:24:0:1:0:0:0:48,4:0:24:0:1:0:0:0:48,12:0:24:0:1:0:0:0:48:-1,12:0:24:0:1:0:0:0:48:200,8:0:24:0:1:0:0:0:48"
 }
 
 bench_batch_copy() {
