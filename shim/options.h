@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include "shim/bytes.h"
+
 typedef enum { UM_OPTK_ENUM, UM_OPTK_BOOL, UM_OPTK_BYTES, UM_OPTK_INT, UM_OPTK_STR } um_optkind_t;
 
 typedef enum {
@@ -32,8 +34,8 @@ uint64_t um_opt_num(um_opt_t o);
 const char *um_opt_str(um_opt_t o); // "" when off
 const char *um_opt_name(um_opt_t o); // "UMSHIM_MODE"
 
-// Parsers (0 on success, -1 on a bad value; *out untouched on failure).
-int um_opt_parse_bytes(const char *s, uint64_t *out);
+// Parsers (0 on success, -1 on a bad value; *out untouched on failure); byte sizes:
+// um_opt_parse_bytes (shim/bytes.h).
 int um_opt_parse_enum(const char *s, const char *accepted, uint64_t *out);
 int um_opt_parse_int(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
 

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "shim/bytes.h"
 #include "tools/cli.h"
 
 static const char bench_help[] =
@@ -142,7 +143,7 @@ static int bench_transfer(int argc, char **argv) {
         char one[32];
         uint64_t b;
         snprintf(one, sizeof one, "%.*s", (int)(len < 31 ? len : 31), p);
-        if (um_cli_parse_bytes(one, &b) != 0 || b == 0)
+        if (um_opt_parse_bytes(one, &b) != 0 || b == 0)
             return um_cli_usage_error("bench", "--sizes: '%s' is not a size (e.g. 64K, 16M, 1G)", one);
         snprintf(numbers[nn], sizeof numbers[nn], "%llu", (unsigned long long)b);
         args[na++] = numbers[nn++];

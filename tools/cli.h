@@ -110,8 +110,7 @@ enum { UM_PARSE_HELP = -1 };
 int um_run_parse(int argc, char **argv, um_run_opts_t *o);
 
 // --- formatting ---
-// Parses "123", "4K", "16MiB", "1G" (binary units). Returns 0 or -1.
-int um_cli_parse_bytes(const char *s, uint64_t *out);
+// Byte-size flags parse as the shim's options do: um_opt_parse_bytes (shim/bytes.h).
 // "4.0 KiB", "256.0 MiB" into buf; returns buf.
 const char *um_cli_fmt_bytes(uint64_t bytes, char *buf, size_t len);
 // Writes s as a JSON string (quoted, escaped).

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shim/bytes.h"
 #include "tools/cli.h"
 #include "tools/model.h"
 
@@ -65,7 +66,7 @@ static uint64_t default_bytes(const char *name) {
     uint64_t v = 0;
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         if (strcmp(rows[i].name, name) == 0)
-            um_cli_parse_bytes(rows[i].def, &v);
+            um_opt_parse_bytes(rows[i].def, &v);
     return v;
 }
 

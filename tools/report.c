@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shim/bytes.h"
 #include "tools/cli.h"
 #include "tools/model.h"
 #include "policy/policy_file.h"
@@ -222,7 +223,7 @@ int um_cmd_report(int argc, char **argv) {
         case 'j': json = 1; break;
         case 't': timeline = optarg; break;
         case 'T':
-            if (um_cli_parse_bytes(optarg, &cfg.managed_threshold) != 0)
+            if (um_opt_parse_bytes(optarg, &cfg.managed_threshold) != 0)
                 return um_cli_usage_error("report", "--threshold %s: expected bytes (e.g. 1M)", optarg);
             break;
         case 'h': fputs(report_help, stdout); return UM_EXIT_OK;

@@ -70,23 +70,6 @@ START_TEST(test_preload_compose_no_duplicate) {
 }
 END_TEST
 
-START_TEST(test_parse_bytes_units) {
-    uint64_t v;
-    ck_assert_int_eq(um_cli_parse_bytes("123", &v), 0);
-    ck_assert_uint_eq(v, 123);
-    ck_assert_int_eq(um_cli_parse_bytes("4K", &v), 0);
-    ck_assert_uint_eq(v, 4096);
-    ck_assert_int_eq(um_cli_parse_bytes("16MiB", &v), 0);
-    ck_assert_uint_eq(v, 16u << 20);
-    ck_assert_int_eq(um_cli_parse_bytes("1G", &v), 0);
-    ck_assert_uint_eq(v, 1ull << 30);
-    ck_assert_int_eq(um_cli_parse_bytes("2T", &v), 0);
-    ck_assert_uint_eq(v, (uint64_t)2 << 40);
-    ck_assert_int_eq(um_cli_parse_bytes("64k", &v), 0);
-    ck_assert_uint_eq(v, 65536);
-}
-END_TEST
-
 START_TEST(test_median_odd_even) {
     double odd[] = {3, 1, 2}, even[] = {4, 1, 3, 2};
     ck_assert_double_eq(um_cli_median(odd, 3), 2.0);
@@ -121,14 +104,6 @@ END_TEST
 
 START_TEST(test_median_empty) {
     ck_assert_double_eq(um_cli_median(NULL, 0), 0.0);
-}
-END_TEST
-
-START_TEST(test_parse_bytes_overflow) {
-    uint64_t v = 7;
-    ck_assert_int_eq(um_cli_parse_bytes("18446744073709551615", &v), 0);
-    ck_assert_int_eq(um_cli_parse_bytes("18446744073709551616", &v), -1);
-    ck_assert_int_eq(um_cli_parse_bytes("17179869184G", &v), -1);
 }
 END_TEST
 
@@ -181,17 +156,6 @@ START_TEST(test_check_command_rejects) {
 }
 END_TEST
 
-START_TEST(test_parse_bytes_rejects) {
-    uint64_t v = 7;
-    ck_assert_int_eq(um_cli_parse_bytes("", &v), -1);
-    ck_assert_int_eq(um_cli_parse_bytes("x", &v), -1);
-    ck_assert_int_eq(um_cli_parse_bytes("-1", &v), -1);
-    ck_assert_int_eq(um_cli_parse_bytes("4P", &v), -1);
-    ck_assert_int_eq(um_cli_parse_bytes("4Kx", &v), -1);
-    ck_assert_uint_eq(v, 7);
-}
-END_TEST
-
 Suite *cli_args_suite(void) {
     Suite *s = suite_create("cli_args");
     TCase *core = tcase_create("core");
@@ -200,7 +164,6 @@ Suite *cli_args_suite(void) {
     tcase_add_test(core, test_run_parse_twice);
     tcase_add_test(core, test_preload_compose_keeps_existing);
     tcase_add_test(core, test_preload_compose_no_duplicate);
-    tcase_add_test(core, test_parse_bytes_units);
     tcase_add_test(core, test_median_odd_even);
     tcase_add_test(core, test_check_command_finds_programs);
     tcase_add_test(core, test_fmt_bytes);
@@ -208,7 +171,6 @@ Suite *cli_args_suite(void) {
     TCase *limits = tcase_create("limits");
     tcase_add_test(limits, test_preload_compose_too_small);
     tcase_add_test(limits, test_median_empty);
-    tcase_add_test(limits, test_parse_bytes_overflow);
     suite_add_tcase(s, limits);
     TCase *errors = tcase_create("errors");
     tcase_add_test(errors, test_run_parse_unknown_option);
@@ -216,7 +178,6 @@ Suite *cli_args_suite(void) {
     tcase_add_test(errors, test_run_parse_missing_command);
     tcase_add_test(errors, test_run_parse_help);
     tcase_add_test(errors, test_check_command_rejects);
-    tcase_add_test(errors, test_parse_bytes_rejects);
     suite_add_tcase(s, errors);
     return s;
 }

@@ -33,6 +33,15 @@ START_TEST(test_opt_bytes_suffixes) {
     ck_assert_uint_eq(v, 5u << 20);
     ck_assert_int_eq(um_opt_parse_bytes("1T", &v), 0);
     ck_assert_uint_eq(v, (uint64_t)1 << 40);
+    // The command line's flags use the same parser: every spelling either accepted.
+    ck_assert_int_eq(um_opt_parse_bytes("4Ki", &v), 0);
+    ck_assert_uint_eq(v, 4096);
+    ck_assert_int_eq(um_opt_parse_bytes("16MiB", &v), 0);
+    ck_assert_uint_eq(v, 16u << 20);
+    ck_assert_int_eq(um_opt_parse_bytes("64k", &v), 0);
+    ck_assert_uint_eq(v, 65536);
+    ck_assert_int_eq(um_opt_parse_bytes("2t", &v), 0);
+    ck_assert_uint_eq(v, (uint64_t)2 << 40);
 }
 END_TEST
 
@@ -79,6 +88,7 @@ START_TEST(test_opt_bytes_overflow) {
     uint64_t v = 42;
     ck_assert_int_eq(um_opt_parse_bytes("99999999999999999999", &v), -1);
     ck_assert_int_eq(um_opt_parse_bytes("18446744073709551615G", &v), -1);
+    ck_assert_int_eq(um_opt_parse_bytes("17179869184G", &v), -1); // 2^64 exactly
     ck_assert_int_eq(um_opt_parse_bytes("18446744073709551615", &v), 0);
     ck_assert_uint_eq(v, UINT64_MAX);
     ck_assert_int_eq(um_opt_parse_int("65", 1, 64, &v), -1);
@@ -121,6 +131,11 @@ START_TEST(test_opt_bad_parse_inputs) {
     ck_assert_int_eq(um_opt_parse_bytes("abc", &v), -1);
     ck_assert_int_eq(um_opt_parse_bytes("4KB2", &v), -1);
     ck_assert_int_eq(um_opt_parse_bytes(" 4", &v), -1);
+    ck_assert_int_eq(um_opt_parse_bytes("4i", &v), -1);  // a unit's "i" needs the unit
+    ck_assert_int_eq(um_opt_parse_bytes("4KiBB", &v), -1);
+    ck_assert_int_eq(um_opt_parse_bytes("4Kb", &v), -1);
+    ck_assert_int_eq(um_opt_parse_bytes("4P", &v), -1);
+    ck_assert_int_eq(um_opt_parse_bytes("4Kx", &v), -1);
     ck_assert_uint_eq(v, 42);
     ck_assert_int_eq(um_opt_parse_enum("aut", "passthrough|managed|prefetch|auto", &v), -1);
     ck_assert_int_eq(um_opt_parse_enum("autox", "passthrough|managed|prefetch|auto", &v), -1);
