@@ -124,6 +124,8 @@ demo_flags=(--batches 10 --validate 1)
 # For the A/B: no CPU validation, whose 1-1.5 s of FP64 work swings +-250 ms between runs and
 # would drown the data movement compared (the d2h hashes prove identical results).
 ab_flags=(--batches 10 --validate 0)
+# The baseline of every wall_phases.py comparison: the program alone and under passthrough.
+baseline=(--variant no-shim --variant passthrough:UMSHIM_MODE=passthrough)
 
 # --- benchmark steps, one function each (bench_NAME), run in the order of `bench_steps` ---
 
@@ -227,8 +229,7 @@ bench_exit_split() {
         [ -x "$bin/${prog%% *}" ] || continue
         header "exit split: $prog"
         # shellcheck disable=SC2086
-        step 60 python3 tools/gpu/wall_phases.py --runs 7 --exit-mark --shim "$shim" \
-            --variant no-shim --variant passthrough:UMSHIM_MODE=passthrough \
+        step 60 python3 tools/gpu/wall_phases.py --runs 7 --exit-mark --shim "$shim" "${baseline[@]}" \
             --variant staging:UMSHIM_MODE=passthrough,UMSHIM_STAGING=1 \
             --variant staging-6M:UMSHIM_MODE=passthrough,UMSHIM_STAGING=1,UMSHIM_STAGING_CHUNK=256K \
             --variant staging-1thread:UMSHIM_MODE=passthrough,UMSHIM_STAGING=1,UMSHIM_STAGING_THREADS=1 \
@@ -249,7 +250,7 @@ bench_exit_split() {
 bench_exit_threads() {
     [ -x "$bin/recall_demo" ] || return 0
     header "exit cost vs pool threads (recall_demo ${ab_flags[*]})"
-    local t v vars=(--variant no-shim --variant passthrough:UMSHIM_MODE=passthrough)
+    local t v vars=("${baseline[@]}")
     for t in 2 4 8 12; do
         vars+=(--variant "staging-t$t:UMSHIM_MODE=passthrough,UMSHIM_STAGING=1,UMSHIM_STAGING_THREADS=$t")
     done
@@ -299,8 +300,7 @@ bench_program_phases() {
     for p in streams_async_static many_allocs_static threads_static pipeline_static; do
         [ -x "$bin/$p" ] || continue
         header "wall phases: $p"
-        step 40 python3 tools/gpu/wall_phases.py --runs 9 --exit-mark --shim "$shim" \
-            --variant no-shim --variant passthrough:UMSHIM_MODE=passthrough \
+        step 40 python3 tools/gpu/wall_phases.py --runs 9 --exit-mark --shim "$shim" "${baseline[@]}" \
             --variant auto:UMSHIM_MODE=auto --variant auto-nostaging:UMSHIM_MODE=auto,UMSHIM_STAGING=0 \
             -- "$bin/$p"
     done
