@@ -33,7 +33,7 @@ static int naive_decimal(const char *s, size_t len, uint64_t *v) {
     return 1;
 }
 
-// --- bytes: digits, then nothing or one of K/M/G/T (any case), optionally followed by B or iB ---
+// --- bytes: digits, then nothing or one of K/M/G/T (any case), optionally followed by B, i or iB ---
 static void check_bytes(const char *s) {
     static const char unit_chars[] = "kKmMgGtT";
     size_t digits = strspn(s, "0123456789");
@@ -46,7 +46,7 @@ static void check_bytes(const char *s) {
         if (grammar) {
             shift = (unsigned)(10 * (1 + (units - unit_chars) / 2));
             grammar = strcmp(suffix + 1, "") == 0 || strcmp(suffix + 1, "B") == 0 ||
-                      strcmp(suffix + 1, "iB") == 0;
+                      strcmp(suffix + 1, "i") == 0 || strcmp(suffix + 1, "iB") == 0;
         }
     }
     uint64_t want = 0;

@@ -28,7 +28,7 @@ sources() {
     case "$1" in
     trace_line | policy_file | policy_replay)
         echo policy/event.c policy/trace_format.c policy/stats.c policy/policy.c policy/policy_file.c ;;
-    options_value) echo shim/options.c shim/log.c ;;
+    options_value) echo shim/options.c shim/bytes.c shim/log.c ;;
     recall_file) echo kernels/recall_data.c ;;
     ab_stats) echo tools/ab.c tools/cli.c ;; # ab.c calls cli.c's helpers, nothing more
     *) echo "run.sh: unknown target $1" >&2; return 1 ;;
