@@ -133,6 +133,7 @@ static struct {
     // The pool's own costs, under g.mu (see um_stage_stats_t).
     uint64_t lock_waits, pool_sleeps, pool_wakes, pool_misses;
     atomic_uint_fast64_t pieces, piece_ns, queued_ns;
+    atomic_uint_fast64_t issue_ns, polls, poll_ns, enqueue_ns; // the callers' (see caller_clock)
     _Atomic int64_t spin_ns; // cfg.spin_us in ns (pool threads read it without the lock)
 } g = {
     .mu = PTHREAD_MUTEX_INITIALIZER,
@@ -181,6 +182,14 @@ static int64_t now_ns(void) {
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
+
+// The copying thread's own time in a staged copy, by kind, for um_stage_stats: queueing DMAs
+// (a driver copy and an event record each), polling events, and queueing host pieces
+// (including any wake-up of a pool thread). Summed per copy here, added to g's at its end.
+static __thread struct {
+    int64_t issue_ns, poll_ns, enqueue_ns;
+    uint64_t polls;
+} caller_clock;
 
 static struct timespec deadline_after(int64_t ns) {
     int64_t at = now_ns() + ns;
@@ -386,6 +395,7 @@ static void task_enqueue(um_stage_task_t *t, void *dst, const void *src, size_t 
         g.pool_wakes++;
     }
     pthread_mutex_unlock(&g.mu);
+    caller_clock.enqueue_ns += now_ns() - now;
 }
 
 static int task_done(um_stage_task_t *t) {
@@ -452,6 +462,15 @@ static void slot_wait(um_stage_slot_t *s, unsigned *seen, int64_t ns) {
     pthread_mutex_unlock(&g.mu);
 }
 
+// cfg->event_query, timed into caller_clock.
+static CUresult query_event(const um_stage_config_t *cfg, CUevent e) {
+    int64_t t0 = now_ns();
+    CUresult r = cfg->event_query(e);
+    caller_clock.poll_ns += now_ns() - t0;
+    caller_clock.polls++;
+    return r;
+}
+
 // Nothing to do right now: wait until a piece of the copy finishes, its oldest DMA completes,
 // or (for the caller's own help, see task_help) time passes. A polling caller spins on the
 // pieces' states and on event_query first, so a finished fill gets its DMA queued and a
@@ -469,7 +488,7 @@ static void caller_wait(const um_stage_config_t *cfg, um_stage_slot_t *s,
                 if (host[b] && task_done(&s->task[b]))
                     return;
             if (s->fifo_len > 0 &&
-                cfg->event_query(s->ev[s->fifo[s->fifo_head]]) != CUDA_ERROR_NOT_READY)
+                query_event(cfg, s->ev[s->fifo[s->fifo_head]]) != CUDA_ERROR_NOT_READY)
                 return;
             if (now_ns() >= until)
                 break;
@@ -752,7 +771,7 @@ static CUresult pipe_htod(um_stage_copy_t *c, CUdeviceptr dst, const char *src, 
         int progress = 0;
         // Retire finished DMAs, oldest first, without blocking.
         while (cfg->event_query != NULL && s->fifo_len > 0) {
-            r = cfg->event_query(s->ev[s->fifo[s->fifo_head]]);
+            r = query_event(cfg, s->ev[s->fifo[s->fifo_head]]);
             if (r == CUDA_ERROR_NOT_READY)
                 break;
             fifo_pop(s);
@@ -768,10 +787,12 @@ static CUresult pipe_htod(um_stage_copy_t *c, CUdeviceptr dst, const char *src, 
                 continue;
             host[b] = 0;
             inflight--;
+            int64_t t0 = now_ns();
             r = cfg->memcpy_htod_async(dst + off_of[b], s->pinned + (size_t)b * s->stride,
                                        len_of[b], stream);
             if (r == CUDA_SUCCESS && (r = cfg->event_record(s->ev[b], stream)) != CUDA_SUCCESS)
                 unsafe = 1;
+            caller_clock.issue_ns += now_ns() - t0;
             if (r != CUDA_SUCCESS) {
                 keep_first(&err, r);
                 break;
@@ -857,7 +878,7 @@ static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t
             int b = s->fifo[s->fifo_head];
             if (cfg->event_query == NULL)
                 break;
-            r = cfg->event_query(s->ev[b]);
+            r = query_event(cfg, s->ev[b]);
             if (r == CUDA_ERROR_NOT_READY)
                 break;
             fifo_pop(s);
@@ -882,10 +903,12 @@ static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t
             if (host[b] || s->in_fifo[b])
                 continue;
             size_t len = piece_at(cfg, piece, queued, bytes, 1);
+            int64_t t0 = now_ns();
             r = cfg->memcpy_dtoh_async(s->pinned + (size_t)b * s->stride, src + queued, len,
                                        stream);
             if (r == CUDA_SUCCESS && (r = cfg->event_record(s->ev[b], stream)) != CUDA_SUCCESS)
                 unsafe = 1;
+            caller_clock.issue_ns += now_ns() - t0;
             if (r != CUDA_SUCCESS) {
                 keep_first(&err, r);
                 break;
@@ -962,9 +985,15 @@ static CUresult stage(int h2d, CUdeviceptr dptr, void *host, size_t bytes, CUstr
         slot_release(&c);
         return direct_copy(&c.cfg, h2d, dptr, host, bytes, stream, sync);
     }
+    memset(&caller_clock, 0, sizeof caller_clock);
     r = h2d ? pipe_htod(&c, dptr, host, bytes, stream, sync)
             : pipe_dtoh(&c, host, dptr, bytes, stream);
     slot_release(&c);
+    atomic_fetch_add_explicit(&g.issue_ns, (uint64_t)caller_clock.issue_ns, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g.polls, caller_clock.polls, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g.poll_ns, (uint64_t)caller_clock.poll_ns, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g.enqueue_ns, (uint64_t)caller_clock.enqueue_ns,
+                              memory_order_relaxed);
     atomic_fetch_add(&g.staged_copies, 1);
     atomic_fetch_add(&g.staged_bytes, bytes);
     if (r != CUDA_SUCCESS)
@@ -1168,5 +1197,9 @@ void um_stage_stats(um_stage_stats_t *out) {
     out->pieces = atomic_load(&g.pieces);
     out->piece_ns = atomic_load(&g.piece_ns);
     out->queued_ns = atomic_load(&g.queued_ns);
+    out->issue_ns = atomic_load(&g.issue_ns);
+    out->polls = atomic_load(&g.polls);
+    out->poll_ns = atomic_load(&g.poll_ns);
+    out->enqueue_ns = atomic_load(&g.enqueue_ns);
     pthread_mutex_unlock(&g.mu);
 }

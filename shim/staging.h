@@ -155,7 +155,8 @@ void um_stage_atfork_child(void);
 // pinned memory and events belong to the context that made them.
 void um_stage_trim(void);
 
-// Counters since um_stage_init, for the shim's stats file.
+// Counters since um_stage_init, for the shim's stats file. Every field is a uint64_t
+// (tests/gpu/staging_bench.c takes their differences word by word).
 typedef struct {
     uint64_t staged_copies; // copies that went through staging buffers
     uint64_t staged_bytes;
@@ -171,6 +172,9 @@ typedef struct {
     uint64_t pieces;      // host copies (fills, drains) run, by pool threads or callers
     uint64_t piece_ns;    // their time, summed
     uint64_t queued_ns;   // their time between being queued and starting, summed
+    // The copying threads' own time in staged copies, summed: queueing DMAs (a driver copy
+    // and an event record each), polling events (and how many polls), queueing pieces.
+    uint64_t issue_ns, polls, poll_ns, enqueue_ns;
 } um_stage_stats_t;
 void um_stage_stats(um_stage_stats_t *out);
 

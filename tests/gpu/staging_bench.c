@@ -35,7 +35,9 @@
 // before the copy to after its cuCtxSynchronize): lockw = the engine's lock found held, sleeps
 // = pool threads that went to sleep, wakes = sleeping threads woken for a piece, misses = a
 // spinning thread saw a piece that another took first; pieces = host copies run (fills or
-// drains), piece_us = their mean time, queue_us = their mean time from queued to started.
+// drains), piece_us = their mean time, queue_us = their mean time from queued to started; then
+// the copying thread's own time per copy: issue_us queueing DMAs, polls and poll_us of event
+// queries, enq_us queueing pieces (wake-ups of pool threads included).
 #include "shim/staging.h"
 
 #include <pthread.h>
@@ -309,6 +311,15 @@ static op_t variant_op(const variant_t *v, CUdeviceptr dev, size_t n, CUstream s
     return o;
 }
 
+// sum += the pool counters' growth from a to b (um_stage_stats_t holds only counters, all
+// uint64_t, so field by field is the same as word by word).
+static void pool_add(um_stage_stats_t *sum, const um_stage_stats_t *a, const um_stage_stats_t *b) {
+    uint64_t *w = (uint64_t *)sum;
+    const uint64_t *x = (const uint64_t *)a, *y = (const uint64_t *)b;
+    for (size_t i = 0; i < sizeof *sum / sizeof(uint64_t); i++)
+        w[i] += y[i] - x[i];
+}
+
 // One copy of the variant, timed; `round` < 0: warm-up, not recorded.
 static void variant_time(variant_t *v, CUdeviceptr dev, size_t n, CUstream s, int round) {
     variant_engine(v);
@@ -339,13 +350,7 @@ static void variant_time(variant_t *v, CUdeviceptr dev, size_t n, CUstream s, in
     if (round >= 0) {
         v->wall[round] = ms;
         v->evt[round] = ems;
-        v->pool.lock_waits += p1.lock_waits - p0.lock_waits;
-        v->pool.pool_sleeps += p1.pool_sleeps - p0.pool_sleeps;
-        v->pool.pool_wakes += p1.pool_wakes - p0.pool_wakes;
-        v->pool.pool_misses += p1.pool_misses - p0.pool_misses;
-        v->pool.pieces += p1.pieces - p0.pieces;
-        v->pool.piece_ns += p1.piece_ns - p0.piece_ns;
-        v->pool.queued_ns += p1.queued_ns - p0.queued_ns;
+        pool_add(&v->pool, &p0, &p1);
     }
 }
 
@@ -388,14 +393,18 @@ static void row(const variant_t *v, size_t n, int reps, double plain, double pin
         snprintf(ratio, sizeof ratio, "%5.2fx", plain / med);
     if (pinned > 0 && !(v->kind == K_PLAIN && v->pinned))
         snprintf(pct, sizeof pct, "%4.0f%%", 100.0 * pinned / med);
-    char pool[128] = "";
+    char pool[192] = "";
     if (v->kind != K_PLAIN) {
-        double pieces = v->pool.pieces ? (double)v->pool.pieces : 1;
-        snprintf(pool, sizeof pool, " %6.1f %6.1f %6.1f %6.1f %6.1f %7.1f %7.1f",
-                 (double)v->pool.lock_waits / reps, (double)v->pool.pool_sleeps / reps,
-                 (double)v->pool.pool_wakes / reps, (double)v->pool.pool_misses / reps,
-                 (double)v->pool.pieces / reps, (double)v->pool.piece_ns / pieces / 1e3,
-                 (double)v->pool.queued_ns / pieces / 1e3);
+        const um_stage_stats_t *p = &v->pool;
+        double pieces = p->pieces ? (double)p->pieces : 1;
+        snprintf(pool, sizeof pool,
+                 " %6.1f %6.1f %6.1f %6.1f %6.1f %7.1f %7.1f %7.1f %6.0f %7.1f %7.1f",
+                 (double)p->lock_waits / reps, (double)p->pool_sleeps / reps,
+                 (double)p->pool_wakes / reps, (double)p->pool_misses / reps,
+                 (double)p->pieces / reps, (double)p->piece_ns / pieces / 1e3,
+                 (double)p->queued_ns / pieces / 1e3, (double)p->issue_ns / reps / 1e3,
+                 (double)p->polls / reps, (double)p->poll_ns / reps / 1e3,
+                 (double)p->enqueue_ns / reps / 1e3);
     }
     printf("%-3s %6zu %-7s %-29s %9.3f %9.3f %7.2f %7s %6s %9.3f %-8s%s\n", v->h2d ? "H2D" : "D2H",
            n / MiB, v->target, name, med, wall[0], gbs, ratio, pct, ev_med,
@@ -754,10 +763,11 @@ int main(int argc, char **argv) {
     CK(cuStreamCreate(&s, CU_STREAM_DEFAULT)); // blocking: the legacy-stream events bracket it
 
     host_ceiling(max_n < 256 * MiB ? max_n : 256 * MiB);
-    printf("%-3s %6s %-7s %-29s %9s %9s %7s %7s %6s %9s %-8s %6s %6s %6s %6s %6s %7s %7s\n",
+    printf("%-3s %6s %-7s %-29s %9s %9s %7s %7s %6s %9s %-8s %6s %6s %6s %6s %6s %7s %7s %7s "
+           "%6s %7s %7s\n",
            "dir", "MiB", "target", "variant", "med_ms", "min_ms", "GB/s", "xplain", "%pin",
            "event_ms", "data", "lockw", "sleeps", "wakes", "misses", "pieces", "piece_us",
-           "queue_us");
+           "queue_us", "issue_us", "polls", "poll_us", "enq_us");
     for (int i = 0; i < nsizes; i++) {
         size_t n = (size_t)srows[i][0] * MiB;
         if (n == 0 || n > max_n)
