@@ -311,8 +311,8 @@ static op_t variant_op(const variant_t *v, CUdeviceptr dev, size_t n, CUstream s
     return o;
 }
 
-// sum += the pool counters' growth from a to b (um_stage_stats_t holds only counters, all
-// uint64_t, so field by field is the same as word by word).
+// sum += the engine's counters' growth from a to b (um_stage_stats_t has only uint64_t
+// fields, so word by word is field by field; pinned_bytes, a level, is summed but not shown).
 static void pool_add(um_stage_stats_t *sum, const um_stage_stats_t *a, const um_stage_stats_t *b) {
     uint64_t *w = (uint64_t *)sum;
     const uint64_t *x = (const uint64_t *)a, *y = (const uint64_t *)b;
