@@ -191,11 +191,6 @@ double um_ab_ratio(double value, double baseline) {
     return baseline > 0 ? value / baseline : 0.0;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 // The largest k with P(X < k) <= 0.025 for X ~ Binomial(n, 1/2): [x_(k), x_(n+1-k)] of n
 // sorted values then covers their median with >= 95%. 0 when none does (n < 6).
 static size_t sign_test_rank(size_t n) {
@@ -229,8 +224,8 @@ size_t um_ab_paired_ratio(const um_ab_run_t *runs, size_t n, int mode, int base,
         }
     }
     if (k > 0) {
-        qsort(r, k, sizeof *r, cmp_double);
-        *med = um_cli_median(r, k);
+        um_cli_sort(r, k);
+        *med = um_cli_median_sorted(r, k);
         size_t c = sign_test_rank(k);
         if (c > 0) {
             *lo = r[c - 1];

@@ -397,6 +397,16 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+void um_cli_sort(double *v, size_t n) {
+    qsort(v, n, sizeof *v, cmp_double);
+}
+
+double um_cli_median_sorted(const double *v, size_t n) {
+    if (n == 0)
+        return 0.0;
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
 double um_cli_median(const double *v, size_t n) {
     if (n == 0)
         return 0.0;
@@ -404,8 +414,8 @@ double um_cli_median(const double *v, size_t n) {
     if (c == NULL)
         return v[0];
     memcpy(c, v, n * sizeof *c);
-    qsort(c, n, sizeof *c, cmp_double);
-    double m = n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2.0;
+    um_cli_sort(c, n);
+    double m = um_cli_median_sorted(c, n);
     free(c);
     return m;
 }

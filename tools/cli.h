@@ -119,5 +119,8 @@ void um_cli_json_string(FILE *f, const char *s);
 void um_cli_html_text(FILE *f, const char *s);
 // Median of n doubles (sorts a copy; 0 when n == 0).
 double um_cli_median(const double *v, size_t n);
+// Sorts n doubles ascending, in place; the median of values already sorted (0 when n == 0).
+void um_cli_sort(double *v, size_t n);
+double um_cli_median_sorted(const double *v, size_t n);
 
 #endif
