@@ -86,6 +86,10 @@ static inline void need_gpu() {
         std::printf("skipped: no CUDA device\n");
         std::exit(GPU_SKIP);
     }
+    // The context now, and a line, so tools/gpu/wall_phases.py's "start" is the process and
+    // CUDA start-up and its "body" the program's own work.
+    CHECK(cudaDeviceSynchronize());
+    std::printf("cuda ready\n");
 }
 
 #endif

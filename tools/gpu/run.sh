@@ -57,6 +57,7 @@ machine() {
     date -u +%Y-%m-%dT%H:%M:%SZ
     echo "kernel $(uname -r), $(nproc) CPUs"
     nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader
+    echo "clock source $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null || echo unknown)"
     echo "commit $(cat "$pack/COMMIT" 2>/dev/null || echo unknown) (the pack's, from tools/gpu/pack.sh)"
 }
 
@@ -292,19 +293,20 @@ bench_call_costs() {
 }
 
 # Where auto's end-to-end time goes on the suite programs of ab_programs: wall_phases with the
-# exit split, no shim / passthrough / auto / auto without the transfer engine, 9 rounds; then
-# each intercepted call's time, passthrough vs auto (call_costs.py), for the two programs with
-# thousands of calls.
+# exit split and CPU time, no shim / passthrough / auto / auto without the transfer engine /
+# prefetch, 9 rounds; then each intercepted call's time, passthrough vs auto (call_costs.py),
+# for the two programs with thousands of calls. PHASE_PROGS and COST_PROGS name other programs
+# of the pack.
 bench_program_phases() {
     local p
-    for p in streams_async_static many_allocs_static threads_static pipeline_static; do
+    for p in ${PHASE_PROGS:-streams_async_static many_allocs_static threads_static pipeline_static}; do
         [ -x "$bin/$p" ] || continue
         header "wall phases: $p"
         step 40 python3 tools/gpu/wall_phases.py --runs 9 --exit-mark --shim "$shim" "${baseline[@]}" \
             --variant auto:UMSHIM_MODE=auto --variant auto-nostaging:UMSHIM_MODE=auto,UMSHIM_STAGING=0 \
-            -- "$bin/$p"
+            --variant prefetch:UMSHIM_MODE=prefetch -- "$bin/$p"
     done
-    for p in many_allocs_static threads_static; do
+    for p in ${COST_PROGS:-many_allocs_static threads_static}; do
         [ -x "$bin/$p" ] || continue
         header "per-call time, passthrough vs auto: $p (3 runs each)"
         step 40 python3 tools/gpu/call_costs.py --runs 3 --shim "$shim" -- "$bin/$p"

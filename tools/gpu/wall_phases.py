@@ -9,7 +9,8 @@ Runs PROGRAM without the shim and under several shim variants, interleaved round
 program prints it, and each run splits into: start (spawn to the first line: process and CUDA
 start-up plus whatever the program does before printing), body (first to last line) and exit
 (last line to the exit status: teardown, where the shim's exit handlers, the staging engine's
-shutdown and the driver's own teardown run). Prints the median of each part per variant.
+shutdown and the driver's own teardown run). Prints the median of each part per variant,
+and of the run's CPU time (user and system, all its threads).
 The program should print a line early and one just before it returns (recall_demo does:
 per-batch lines, then its timing line).
 
@@ -84,13 +85,17 @@ def one(cmd, shim, extra, exit_mark=False):
     if pending and not pending.startswith(b"umshim:"):  # a last line without its newline
         first = t if first is None else first
         last = t
-    rc = p.wait()
+    # wait4 for the run's CPU time too: the program's user and system time, its own threads
+    # (the shim's pool, the driver's) included.
+    _, status, ru = os.wait4(p.pid, 0)
     end = time.perf_counter() - t0
+    rc = p.returncode = os.waitstatus_to_exitcode(status)
     if rc != 0 or first is None:
         raise SystemExit(f"wall_phases: {' '.join(cmd)} exited {rc}" +
                          (" without output" if first is None else ""))
     split = (mark - last, end - mark) if mark is not None and mark >= last else None
-    return (first, last - first, end - last, end), split, out.decode(errors="replace")
+    return ((first, last - first, end - last, end, ru.ru_utime, ru.ru_stime), split,
+            out.decode(errors="replace"))
 
 
 def parse_variant(text):
@@ -136,7 +141,8 @@ def main():
     print(f"median of {a.runs} interleaved runs, ms: {' '.join(cmd)}")
     heads = ("start", "body", "exit", "wall")
     print(f"{'variant':<22}" + "".join(f"{h:>9}" for h in heads) +
-          f"{'wall min':>10}{'wall max':>10}" + ("     field" if a.field else "") +
+          f"{'wall min':>10}{'wall max':>10}{'user':>8}{'sys':>8}" +
+          ("     field" if a.field else "") +
           (f"{'to handler':>11}{'after':>9}" if a.exit_mark else ""))
     for name, _ in variants:
         cols = list(zip(*res[name]))
@@ -148,8 +154,10 @@ def main():
             sp = list(zip(*split[name]))
             extra += ("".join(f"{statistics.median(c) * 1e3:{w}.1f}" for c, w in zip(sp, (11, 9)))
                       if sp else f"{'-':>11}{'-':>9}")
-        print(f"{name:<22}" + "".join(f"{v:9.1f}" for v in med) +
-              f"{min(cols[3]) * 1e3:10.1f}{max(cols[3]) * 1e3:10.1f}" + extra)
+        print(f"{name:<22}" + "".join(f"{v:9.1f}" for v in med[:4]) +
+              f"{min(cols[3]) * 1e3:10.1f}{max(cols[3]) * 1e3:10.1f}" +
+              "".join(f"{v:8.1f}" for v in med[4:]) + extra)
+    print("user, sys: the program's CPU time (all its threads), medians")
     if a.exit_mark:
         print("exit split at the shim's first exit handler (UMSHIM_LOG=debug): the program's "
               "last line to the handler (its own frees and exit handlers), the handler to the "
