@@ -123,10 +123,9 @@ static struct {
     int grow_threads; // the pool's size was left to the engine: it grows with traffic
     pthread_t thread[UM_STAGE_MAX_THREADS];
     um_stage_task_t queue; // sentinel of a circular list
-    // Tasks queued and not yet claimed by a spinning pool thread (see claim_task), the pool
-    // threads spinning for work now, and those running a piece (each looks for the next one
-    // when it finishes: see task_enqueue).
-    atomic_int navail, nspinning, nrunning;
+    // Tasks queued and not yet claimed by a spinning pool thread (see claim_task), and the
+    // pool threads spinning for work now.
+    atomic_int navail, nspinning;
     int nbusy;
     um_stage_slot_t slot[UM_STAGE_MAX_SLOTS];
     atomic_uint_fast64_t staged_copies, staged_bytes, direct_copies, errors;
@@ -356,10 +355,8 @@ static void *worker_main(void *arg) {
         }
         um_stage_task_t *t = g.queue.next;
         queue_take(t, claimed);
-        atomic_fetch_add_explicit(&g.nrunning, 1, memory_order_relaxed);
         pthread_mutex_unlock(&g.mu);
         task_run(t);
-        atomic_fetch_sub_explicit(&g.nrunning, 1, memory_order_relaxed);
     }
     pthread_mutex_unlock(&g.mu);
     return NULL;
@@ -391,15 +388,9 @@ static void task_enqueue(um_stage_task_t *t, void *dst, const void *src, size_t 
     t->stream = stream;
     atomic_store_explicit(&t->state, TASK_QUEUED, memory_order_relaxed);
     queue_push(t);
-    // Wake a sleeper only for a backlog: more pieces waiting than threads spinning for one or
-    // running one (each takes the next piece when it finishes). A D2H hands the pool a piece
-    // per finished DMA, one every ~10 us at 16 MiB, each a ~40 us copy: 3-4 threads keep up,
-    // and waking all twelve cost the caller a futex call each, for threads it did not need
-    // (staging_bench_results.md, "Backlog wakes"). Slow pieces (a fresh destination's page
-    // faults) build a backlog and wake the rest.
+    // Wake a sleeper only for a piece no spinning thread is left to claim.
     if (g.nsleeping > 0 &&
-        atomic_load(&g.navail) > atomic_load_explicit(&g.nspinning, memory_order_relaxed) +
-                                     atomic_load_explicit(&g.nrunning, memory_order_relaxed)) {
+        atomic_load(&g.navail) > atomic_load_explicit(&g.nspinning, memory_order_relaxed)) {
         pthread_cond_signal(&g.work);
         g.pool_wakes++;
     }
@@ -1183,7 +1174,6 @@ void um_stage_atfork_child(void) {
     }
     atomic_store(&g.navail, 0);
     atomic_store(&g.nspinning, 0);
-    atomic_store(&g.nrunning, 0);
     atomic_store(&g.pinned_bytes, 0);
     g.nthreads = 0;
     g.nsleeping = 0;
