@@ -136,7 +136,7 @@ static struct {
     atomic_uint_fast64_t issue_ns, polls, poll_ns, enqueue_ns; // the callers' (see caller_clock)
     _Atomic int64_t spin_ns; // cfg.spin_us in ns (pool threads read it without the lock)
 } g = {
-    .mu = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP, // see lock_mu
+    .mu = PTHREAD_MUTEX_INITIALIZER,
     .work = PTHREAD_COND_INITIALIZER,
     .idle = PTHREAD_COND_INITIALIZER,
 };
@@ -158,9 +158,7 @@ static void init_conds(void) {
     g.conds_ready = 1;
 }
 
-// Takes g.mu, counting the times another thread held it. g.mu is adaptive: a thread that
-// finds it held spins a little before it sleeps, as every hold is a few list operations, and
-// a futex sleep and wake-up of the copying thread costs it tens of microseconds.
+// Takes g.mu, counting the times another thread held it.
 static void lock_mu(void) {
     if (pthread_mutex_trylock(&g.mu) != 0) {
         pthread_mutex_lock(&g.mu);
@@ -390,15 +388,13 @@ static void task_enqueue(um_stage_task_t *t, void *dst, const void *src, size_t 
     t->stream = stream;
     atomic_store_explicit(&t->state, TASK_QUEUED, memory_order_relaxed);
     queue_push(t);
-    // Wake a sleeper only for a piece no spinning thread is left to claim. The signal (a
-    // futex call) comes after the unlock, so pool threads claiming pieces do not wait for it:
-    // a sleeper checks the queue under g.mu before it sleeps, so it cannot miss this piece.
-    int wake = g.nsleeping > 0 &&
-               atomic_load(&g.navail) > atomic_load_explicit(&g.nspinning, memory_order_relaxed);
-    g.pool_wakes += (uint64_t)wake;
-    pthread_mutex_unlock(&g.mu);
-    if (wake)
+    // Wake a sleeper only for a piece no spinning thread is left to claim.
+    if (g.nsleeping > 0 &&
+        atomic_load(&g.navail) > atomic_load_explicit(&g.nspinning, memory_order_relaxed)) {
         pthread_cond_signal(&g.work);
+        g.pool_wakes++;
+    }
+    pthread_mutex_unlock(&g.mu);
     caller_clock.enqueue_ns += now_ns() - now;
 }
 
@@ -1160,11 +1156,7 @@ void um_stage_atfork_child(void) {
     // Copies in flight, pool threads, buffers and events are the parent's (its driver state
     // is not the child's): forgotten, not freed. The configuration stays, so the child
     // starts afresh at its next staged copy.
-    pthread_mutexattr_t ma;
-    pthread_mutexattr_init(&ma);
-    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
-    pthread_mutex_init(&g.mu, &ma);
-    pthread_mutexattr_destroy(&ma);
+    pthread_mutex_init(&g.mu, NULL);
     pthread_cond_init(&g.work, NULL);
     for (int i = 0; i < UM_STAGE_MAX_SLOTS; i++) {
         um_stage_slot_t *s = &g.slot[i];
