@@ -15,7 +15,12 @@ bash tools/setup.sh || exit 1
 passed=0
 failed=0
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# What failed, with the end of each failing test's log: printed last, because CI shows only
+# the tail of this script's output, far below bazel's inline report of the failure.
+failures=$(mktemp)
+trap 'rm -f "$log" "$failures"' EXIT
+# bazel's summary line of a target that did not pass.
+not_passed='^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|FLAKY|INCOMPLETE)'
 
 # Runs `bazel test` with the given arguments and adds its per-target results to the totals.
 stage() {
@@ -25,11 +30,23 @@ stage() {
     bazel test --test_summary=short "$@" 2>&1 | tee "$log"
     local p f
     p=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
-    f=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|FLAKY|INCOMPLETE)' "$log")
+    f=$(grep -cE "$not_passed" "$log")
     # A build error leaves no per-target lines: count the stage itself as one failure.
     if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
         f=1
+        printf '%s: no test ran (build error?); the stage output ends:\n' "$name" >>"$failures"
+        tail -n 20 "$log" | sed 's/^/    /' >>"$failures"
     fi
+    local line target
+    grep -E "$not_passed" "$log" |
+        while read -r line; do
+            printf '%s: %s\n' "$name" "$line" >>"$failures"
+            # //pkg:name -> bazel-testlogs/pkg/name/test.log (this stage's logs, until the next).
+            target=${line%% *}
+            target=${target#//}
+            target=bazel-testlogs/${target/://}/test.log
+            [ -f "$target" ] && tail -n 25 "$target" | sed 's/^/    /' >>"$failures"
+        done
     printf '=== %s: %d passed, %d failed\n' "$name" "$p" "$f"
     passed=$((passed + p))
     failed=$((failed + f))
@@ -56,11 +73,16 @@ if [ -x tests/fuzz/run.sh ]; then
         echo "=== fuzz: 1 passed, 0 failed"
     else
         failed=$((failed + 1))
+        echo "fuzz: tests/fuzz/run.sh failed (its output is above)" >>"$failures"
         echo "=== fuzz: 0 passed, 1 failed"
     fi
 fi
 
 gpu_targets=$(bazel query 'attr(tags, "gpu", //...)' 2>/dev/null | wc -l)
 printf '\ngpu suite: %d targets skipped (no GPU here; see README, "Running the GPU suite")\n' "$gpu_targets"
+if [ -s "$failures" ]; then
+    printf '\nfailed:\n'
+    cat "$failures"
+fi
 printf 'tests: %d passed, %d failed\n' "$passed" "$failed"
 [ "$failed" -eq 0 ]
