@@ -42,7 +42,7 @@ int um_trace_open(const char *path) {
     }
     ssize_t w = write(fd, UM_TRACE_HEADER, sizeof UM_TRACE_HEADER - 1);
     (void)w;
-    um_trace_fd = fd;
+    __atomic_store_n(&um_trace_fd, fd, __ATOMIC_RELAXED);
     return 0;
 }
 
@@ -50,7 +50,8 @@ void um_trace_close(void) {
     pthread_mutex_lock(&um_trace_lock);
     if (um_trace_fd >= 0)
         close(um_trace_fd);
-    um_trace_fd = -1;
+    // Atomic: threads still running at exit test it without the lock (um_trace_write).
+    __atomic_store_n(&um_trace_fd, -1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&um_trace_lock);
 }
 

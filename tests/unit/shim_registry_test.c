@@ -169,6 +169,10 @@ START_TEST(test_reg_concurrent_insert_remove) {
 END_TEST
 
 // --- fork ---
+#ifndef __SANITIZE_THREAD__
+// Not under TSan: it does not see the child's lock made anew (a fresh initializer copied over
+// it) and takes it for the parent's, still write-locked. The plain, ASan and valgrind runs
+// check the fork; TSan runs the rest of the suite, for its concurrent test.
 // A thread is inside um_reg_update, half-way through changing a record (one field written,
 // the other not yet), when the main thread forks. The fork handlers (the trio entry.c
 // registers) must make fork() wait for the update: the child sees both fields or neither,
@@ -226,6 +230,7 @@ START_TEST(test_reg_fork_waits_for_update) {
     ck_assert_int_eq(r.res_device, 77);
 }
 END_TEST
+#endif
 
 Suite *shim_registry_suite(void) {
     Suite *s = suite_create("shim_registry");
@@ -243,7 +248,9 @@ Suite *shim_registry_suite(void) {
     tcase_add_test(limits, test_reg_stale_overlap_replaced);
     tcase_add_test(limits, test_reg_zero_size);
     tcase_add_test(limits, test_reg_many);
+#ifndef __SANITIZE_THREAD__
     tcase_add_test(limits, test_reg_fork_waits_for_update);
+#endif
     tcase_set_timeout(limits, 60);
     suite_add_tcase(s, limits);
     TCase *errors = tcase_create("errors");
