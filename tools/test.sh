@@ -2,7 +2,7 @@
 # Runs every CPU-side test of umshim: the README's test command, and what CI runs.
 #   1. bazel test //...                  (unit suites, driver test double, LD_PRELOAD integration)
 #   2. the same under ASan + UBSan       (--config=asan)
-#   3. the thread-heavy suites under TSan
+#   3. under TSan, the targets tagged `tsan`: threaded suites and the LD_PRELOAD integration tests
 #   4. the Check suites under valgrind
 #   5. every parser's libFuzzer fuzzer for a bounded time
 # GPU tests are tagged `gpu` and `manual`: they never run here and are reported as skipped.
