@@ -143,6 +143,7 @@ static void start_staging(void) {
     sc.threshold = (size_t)um_opt_num(UM_OPT_STAGING_THRESHOLD);
     sc.d2h_threshold = (size_t)um_opt_num(UM_OPT_STAGING_D2H_THRESHOLD);
     sc.chunk = (size_t)um_opt_num(UM_OPT_STAGING_CHUNK);
+    sc.after = (size_t)um_opt_num(UM_OPT_STAGING_AFTER);
     // Unset: the engine's default, which also leaves a quarter of the CPUs to the program.
     sc.threads = um_opt(UM_OPT_STAGING_THREADS)->set ? (int)um_opt_num(UM_OPT_STAGING_THREADS) : 0;
     if (um_stage_init(&sc) != 0) {
@@ -243,10 +244,12 @@ static void stop_staging(void) {
     clock_gettime(CLOCK_MONOTONIC, &t1);
     um_stage_stats(&after);
     UM_DEBUG("exit: staging engine shut down in %.2f ms (pinned: %.1f MiB held, %.1f MiB "
-             "after; %llu frees failed)",
+             "after; %llu frees failed; %llu copies staged, %llu left to the driver before "
+             "UMSHIM_STAGING_AFTER)",
              (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
              (double)before.pinned_bytes / 1048576.0, (double)after.pinned_bytes / 1048576.0,
-             (unsigned long long)(after.free_failures - before.free_failures));
+             (unsigned long long)(after.free_failures - before.free_failures),
+             (unsigned long long)after.staged_copies, (unsigned long long)after.deferred_copies);
 }
 
 static void um_exit_early(void) {

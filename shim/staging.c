@@ -117,7 +117,8 @@ static struct {
     um_stage_config_t cfg;
     int configured;
     atomic_int enabled;
-    atomic_size_t threshold, d2h_threshold;
+    atomic_size_t threshold, d2h_threshold, after;
+    atomic_uint_fast64_t eligible_bytes, deferred_copies; // towards `after`, and left before it
     int stop;
     int nthreads, nsleeping;
     int grow_threads; // the pool's size was left to the engine: it grows with traffic
@@ -1010,9 +1011,17 @@ CUresult um_stage_dtoh(void *dst, CUdeviceptr src, size_t bytes, CUstream stream
 }
 
 int um_stage_wants(size_t bytes, int h2d) {
-    return atomic_load_explicit(&g.enabled, memory_order_acquire) &&
-           bytes >= atomic_load_explicit(h2d ? &g.threshold : &g.d2h_threshold,
-                                         memory_order_relaxed);
+    if (!atomic_load_explicit(&g.enabled, memory_order_acquire) ||
+        bytes < atomic_load_explicit(h2d ? &g.threshold : &g.d2h_threshold, memory_order_relaxed))
+        return 0;
+    size_t after = atomic_load_explicit(&g.after, memory_order_relaxed);
+    if (after == 0)
+        return 1;
+    uint64_t seen = atomic_fetch_add_explicit(&g.eligible_bytes, bytes, memory_order_relaxed);
+    if (seen + bytes >= after)
+        return 1;
+    atomic_fetch_add_explicit(&g.deferred_copies, 1, memory_order_relaxed);
+    return 0;
 }
 
 static int clamp(int v, int lo, int hi) {
@@ -1071,6 +1080,9 @@ int um_stage_init(const um_stage_config_t *cfg) {
     atomic_store(&g.errors, 0);
     atomic_store(&g.threshold, c.threshold);
     atomic_store(&g.d2h_threshold, c.d2h_threshold ? c.d2h_threshold : c.threshold);
+    atomic_store(&g.after, c.after);
+    atomic_store(&g.eligible_bytes, 0);
+    atomic_store(&g.deferred_copies, 0);
     atomic_store(&g.spin_ns, c.spin_us > 0 ? (int64_t)c.spin_us * 1000
                              : c.spin_us < 0 ? 0
                                              : UM_STAGE_SPIN_NS);
@@ -1175,6 +1187,9 @@ void um_stage_atfork_child(void) {
     atomic_store(&g.navail, 0);
     atomic_store(&g.nspinning, 0);
     atomic_store(&g.pinned_bytes, 0);
+    // The child starts without the parent's pool and buffers, so it pays their cost anew:
+    // its own copies count towards `after` from zero.
+    atomic_store(&g.eligible_bytes, 0);
     g.nthreads = 0;
     g.nsleeping = 0;
     g.nbusy = 0;
@@ -1189,6 +1204,7 @@ void um_stage_stats(um_stage_stats_t *out) {
     out->errors = atomic_load(&g.errors);
     out->pinned_bytes = atomic_load(&g.pinned_bytes);
     out->free_failures = atomic_load(&g.free_failures);
+    out->deferred_copies = atomic_load(&g.deferred_copies);
     lock_mu();
     out->lock_waits = g.lock_waits;
     out->pool_sleeps = g.pool_sleeps;

@@ -102,6 +102,12 @@ typedef struct {
                       // compare configurations at their steady state from the first copy
     size_t d2h_threshold; // D2H copies smaller than this are not staged; 0: `threshold`
     int spin_us; // pool threads spin this long for work before they sleep; 0: 30; < 0: none
+    // Copies are staged only once the copies that passed the size thresholds (um_stage_wants)
+    // add up to this many bytes, the one asking included; before that um_stage_wants answers
+    // 0 and the driver copies them. Using the engine has a cost of its own (its pool threads
+    // and pinned buffers, and their share of the process's exit), which pays off only over
+    // enough bytes; 0: stage from the first copy (the shim's UMSHIM_STAGING_AFTER).
+    size_t after;
 } um_stage_config_t;
 
 // The thread count used when the configuration asks for the default: three quarters of the
@@ -115,8 +121,10 @@ int um_stage_default_threads(void);
 // Calling it again shuts the old engine down first.
 int um_stage_init(const um_stage_config_t *cfg);
 
-// Whether a copy of `bytes` (H2D when h2d, else D2H) should be staged: the engine is enabled
-// and the size at or above that direction's threshold.
+// Whether a copy of `bytes` (H2D when h2d, else D2H) should be staged: the engine is enabled,
+// the size at or above that direction's threshold, and (with `after`) the bytes of all copies
+// that got this far, this one included, add up to at least `after`. Counts the copy's bytes
+// towards `after`: ask once per copy, only for a copy the caller would otherwise stage.
 int um_stage_wants(size_t bytes, int h2d);
 
 // H2D / D2H through staging buffers, ordered on `stream` (the caller passes the stream the
@@ -175,6 +183,7 @@ typedef struct {
     // The copying threads' own time in staged copies, summed: queueing DMAs (a driver copy
     // and an event record each), polling events (and how many polls), queueing pieces.
     uint64_t issue_ns, polls, poll_ns, enqueue_ns;
+    uint64_t deferred_copies; // copies um_stage_wants left to the driver before `after`
 } um_stage_stats_t;
 void um_stage_stats(um_stage_stats_t *out);
 

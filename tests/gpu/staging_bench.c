@@ -315,7 +315,7 @@ static op_t variant_op(const variant_t *v, CUdeviceptr dev, size_t n, CUstream s
 // fields, so word by word is field by field; pinned_bytes, a level, is summed but not shown).
 // A field added or of another type changes the size and stops the build here, until this is
 // checked again.
-_Static_assert(sizeof(um_stage_stats_t) == 17 * sizeof(uint64_t),
+_Static_assert(sizeof(um_stage_stats_t) == 18 * sizeof(uint64_t),
                "um_stage_stats_t changed: check that pool_add still sums it right");
 static void pool_add(um_stage_stats_t *sum, const um_stage_stats_t *a, const um_stage_stats_t *b) {
     uint64_t *w = (uint64_t *)sum;

@@ -167,10 +167,19 @@ modes)
     [ "$(stat_of pt_staging staged_copies)" -gt 0 ] 2>/dev/null ||
         fail "passthrough + staging: staged_copies '$(stat_of pt_staging staged_copies)' (UMSHIM_STAGING=1 staged nothing)"
     hashes+=("$(stat_of pt_staging d2h_hash)")
+    # UMSHIM_STAGING_AFTER beyond all the program's traffic: the engine is on but the driver
+    # copies everything, with the same results.
+    run pt_staging_after 1 UMSHIM_MODE=passthrough UMSHIM_STAGING=1 UMSHIM_STAGING_THRESHOLD=64K \
+        UMSHIM_STAGING_D2H_THRESHOLD=64K UMSHIM_STAGING_AFTER=1T \
+        UMSHIM_STAGING_THREADS=2 UMSHIM_HASH=1
+    same_as_baseline pt_staging_after
+    [ "$(stat_of pt_staging_after staged_copies)" = 0 ] ||
+        fail "passthrough + staging after 1T: staged_copies '$(stat_of pt_staging_after staged_copies)' (want 0)"
+    hashes+=("$(stat_of pt_staging_after d2h_hash)")
     # UMSHIM_HASH=1: the FNV-1a of all device-to-host data is the same in every mode.
     if [ -z "${hashes[0]}" ] || [ "$(printf '%s\n' "${hashes[@]}" | sort -u | wc -l)" != 1 ] ||
         [ "${hashes[0]}" = 0000000000000000 ]; then
-        fail "d2h_hash per mode (passthrough managed prefetch auto, passthrough + staging): ${hashes[*]}"
+        fail "d2h_hash per mode (passthrough managed prefetch auto, passthrough + staging, + staging after 1T): ${hashes[*]}"
     fi
     ;;
 readmostly)

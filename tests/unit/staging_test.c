@@ -940,6 +940,53 @@ START_TEST(test_wants_d2h_threshold) {
 }
 END_TEST
 
+START_TEST(test_wants_after) {
+    // With `after`, copies past the thresholds go to the driver until their bytes, the one
+    // asking included, add up to `after`; both directions count; smaller copies do not.
+    um_stage_config_t c = fake_config(1 * MiB, 2, 0, 1);
+    c.threshold = 4 * MiB;
+    c.d2h_threshold = 16 * MiB;
+    c.after = 40 * MiB;
+    ck_assert_int_eq(um_stage_init(&c), 0);
+    ck_assert(!um_stage_wants(4 * MiB - 1, 1)); // below the threshold: not counted
+    ck_assert(!um_stage_wants(4 * MiB, 1));     // 4 MiB seen
+    ck_assert(!um_stage_wants(16 * MiB, 0));    // 20
+    ck_assert(!um_stage_wants(8 * MiB, 0));     // below the D2H threshold: not counted
+    ck_assert(!um_stage_wants(16 * MiB - 1, 1)); // 36 MiB - 1
+    // A fork child has none of the parent's pool and buffers: its count starts from zero.
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        fake_atfork_child();
+        um_stage_atfork_child();
+        _exit(um_stage_wants(4 * MiB + 1, 1) ? 1 : um_stage_wants(36 * MiB, 0) ? 0 : 2);
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    ck_assert(um_stage_wants(4 * MiB + 1, 1));  // 40 MiB: from here on, every copy
+    ck_assert(um_stage_wants(4 * MiB, 1));
+    ck_assert(um_stage_wants(16 * MiB, 0));
+    um_stage_stats_t st;
+    um_stage_stats(&st);
+    ck_assert_uint_eq(st.deferred_copies, 3);
+    ck_assert_uint_eq(st.staged_copies, 0);
+    // Nothing was created for the deferred copies.
+    ck_assert_int_eq(count_workers(), 0);
+    ck_assert_int_eq(fk.pinned_live, 0);
+    // A copy big enough alone is staged at once; init starts the count again.
+    ck_assert_int_eq(um_stage_init(&c), 0);
+    um_stage_stats(&st);
+    ck_assert_uint_eq(st.deferred_copies, 0);
+    ck_assert(um_stage_wants(40 * MiB, 0));
+    // after = 0: no deferral.
+    c.after = 0;
+    ck_assert_int_eq(um_stage_init(&c), 0);
+    ck_assert(um_stage_wants(4 * MiB, 1));
+}
+END_TEST
+
 START_TEST(test_init_default_threads_follow_affinity) {
     // The default thread count leaves a quarter of the usable CPUs (at least one) to the
     // program, at most 12 threads, at least 1.
@@ -1434,6 +1481,7 @@ Suite *staging_suite(void) {
     tcase_add_test(core, test_copy_context_switch);
     tcase_add_test(core, test_wants_threshold);
     tcase_add_test(core, test_wants_d2h_threshold);
+    tcase_add_test(core, test_wants_after);
     tcase_add_test(core, test_init_zero_uses_defaults);
     tcase_add_test(core, test_init_default_threads_follow_affinity);
     suite_add_tcase(s, core);

@@ -323,6 +323,22 @@ staging_twice() {
     done
 }
 
+# What using the transfer engine costs a whole process, against what it saves: auto staging
+# from the first copy (UMSHIM_STAGING_AFTER=0, the default) against auto staging only after
+# 256 MiB of copies big enough to stage, and auto without the engine, on the suite programs
+# that stage in auto and the demo; exit split and CPU time, 15 rounds each.
+bench_staging_after() {
+    local prog
+    for prog in streams_async_static pipeline_static "recall_demo ${ab_flags[*]}"; do
+        [ -x "$bin/${prog%% *}" ] || continue
+        header "staging after: $prog"
+        # shellcheck disable=SC2086
+        step 90 python3 tools/gpu/wall_phases.py --runs 15 --exit-mark --shim "$shim" "${baseline[@]}" \
+            --variant auto:UMSHIM_MODE=auto --variant auto-after256M:UMSHIM_MODE=auto,UMSHIM_STAGING_AFTER=256M \
+            --variant auto-nostaging:UMSHIM_MODE=auto,UMSHIM_STAGING=0 -- "$bin"/$prog
+    done
+}
+
 # Staged D2H against the pool's thread count at the sizes around the D2H threshold: 4, 6, 8
 # and 12 threads, each with the default's full 24 x 2 MiB arena, interleaved.
 bench_staging_threads() {
@@ -395,6 +411,7 @@ bench_recall_small() {
 # Most wanted first, so a bounded run (RUN_SECONDS) drops the least wanted.
 bench_steps=(ab_demo ab_alternating ab_programs staging staging_taper handport demo_variants
     batch_copy overhead transfer wall recall exit_split exit_threads call_costs program_phases
+    staging_after
     staging_threads staging_ab staging_spin recall_small)
 
 # run_bench [STEP...]: the named steps (default: all, in the order above).
