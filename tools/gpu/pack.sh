@@ -20,6 +20,7 @@ targets=(
     //tests/bench:alternating
     //tests/gpu:staging_bench
     //tests/gpu:batch_copy_bench
+    //tests/gpu:populate_bench
 )
 files=()
 if [ -f tests/gpu/MANIFEST ]; then

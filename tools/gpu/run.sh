@@ -408,10 +408,18 @@ bench_recall_small() {
     step 60 "$bin/recall_bench" --n 10000 --q 100 --variants
 }
 
+# What making big_alloc's 1.25 GiB managed costs before its first kernel (the shim's one
+# populate prefetch) against cudaMalloc, and split prefetches (tests/gpu/populate_bench.cu).
+bench_populate() {
+    [ -x "$bin/populate_bench" ] || return 0
+    header "populate: a 1.25 GiB allocation's pages, device vs managed + prefetch variants"
+    step 60 "$bin/populate_bench" 1280 7
+}
+
 # Most wanted first, so a bounded run (RUN_SECONDS) drops the least wanted.
 bench_steps=(ab_demo ab_alternating ab_programs staging staging_taper handport demo_variants
     batch_copy overhead transfer wall recall exit_split exit_threads call_costs program_phases
-    staging_after
+    staging_after populate
     staging_threads staging_ab staging_spin recall_small)
 
 # run_bench [STEP...]: the named steps (default: all, in the order above).
