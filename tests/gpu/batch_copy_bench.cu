@@ -13,6 +13,8 @@
 //
 //   batch_copy_bench [query_bytes [kernel_us [rounds]]]   defaults: 307200 (Q=100, D=768),
 //                                                          550 us, 201
+#include "tests/gpu/bench_common.h"
+
 #include <cuda_runtime.h>
 
 #include <stdio.h>
@@ -20,20 +22,6 @@
 #include <string.h>
 #include <time.h>
 
-#define CK(call)                                                                                   \
-    do {                                                                                           \
-        cudaError_t ck_e = (call);                                                                 \
-        if (ck_e != cudaSuccess) {                                                                 \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(ck_e)); \
-            exit(2);                                                                               \
-        }                                                                                          \
-    } while (0)
-
-static double now_us(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
-}
 
 // Reads the queries (so the upload must have landed) and spins for `cycles`.
 __global__ void work(const float *q, size_t n, float *out, long long cycles) {

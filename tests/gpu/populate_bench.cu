@@ -15,6 +15,8 @@
 // Never asks for more than free memory: skips (exit 77) unless the size + 4 GiB is free.
 //
 //   populate_bench [MiB [rounds]]   defaults: 1280 (big_alloc's 1.25 GiB), 7
+#include "tests/gpu/bench_common.h"
+
 #include <cuda_runtime.h>
 
 #include <pthread.h>
@@ -22,21 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define CK(call)                                                                                   \
-    do {                                                                                           \
-        cudaError_t ck_e = (call);                                                                 \
-        if (ck_e != cudaSuccess) {                                                                 \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(ck_e)); \
-            exit(2);                                                                               \
-        }                                                                                          \
-    } while (0)
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
 
 __global__ void fill(unsigned int *p, size_t n) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
@@ -85,7 +72,7 @@ static void *prefetch_slice(void *arg) {
 static unsigned int run(const variant_t *v, size_t bytes, double *t_fill, double *t_free) {
     const size_t n = bytes / sizeof(unsigned int);
     unsigned int *p = NULL;
-    double t0 = now_ms();
+    double t0 = now_us() / 1e3;
     if (v->kind == V_DEVICE) {
         CK(cudaMalloc((void **)&p, bytes));
     } else {
@@ -117,13 +104,13 @@ static unsigned int run(const variant_t *v, size_t bytes, double *t_fill, double
     fill<<<1024, 256>>>(p, n);
     CK(cudaGetLastError());
     CK(cudaDeviceSynchronize());
-    double t1 = now_ms();
+    double t1 = now_us() / 1e3;
     unsigned int check = 0;
     CK(cudaMemcpy(&check, p + n - 1, sizeof check, cudaMemcpyDeviceToHost));
-    double t2 = now_ms();
+    double t2 = now_us() / 1e3;
     CK(cudaFree(p));
     *t_fill = t1 - t0;
-    *t_free = now_ms() - t2;
+    *t_free = now_us() / 1e3 - t2;
     return check;
 }
 
