@@ -5,7 +5,10 @@
 # sanitizer report or broken invariant; the reproducer is left in the work directory.
 #
 #   tests/fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]   (default 60 s, all targets)
-#   UM_FUZZ_WORK=/tmp/x  work directory (built binaries, grown corpora, crash files)
+#   UM_FUZZ_WORK=/tmp/x  work directory (built binaries, grown corpora, crash files); by
+#                        default a fresh one per run, so two runs at once (a CI beside a
+#                        hand run) never rebuild a binary the other is running; removed
+#                        when every target passed, kept (and named) when one failed
 #   UM_FUZZ_MERGE=1      afterwards, merge what each run found into the seed corpus
 #                        (tests/fuzz/corpus/<target>), minimised, for `bazel test` replays
 #
@@ -19,9 +22,15 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     targets=(trace_line policy_file policy_replay options_value recall_file ab_stats)
 fi
-work=${UM_FUZZ_WORK:-/tmp/umshim-fuzz}
+own_work=0
+if [ -n "${UM_FUZZ_WORK:-}" ]; then
+    work=$UM_FUZZ_WORK
+    mkdir -p "$work"
+else
+    work=$(mktemp -d /tmp/umshim-fuzz.XXXXXX)
+    own_work=1
+fi
 cc=${CC_FUZZ:-clang}
-mkdir -p "$work"
 
 # The sources each target links: pure C, no CUDA.
 sources() {
@@ -61,4 +70,9 @@ for t in "${targets[@]}"; do
         echo "== $t: seed corpus now $(ls "tests/fuzz/corpus/$t" | wc -l) files"
     fi
 done
+if [ "$status" -eq 0 ] && [ "$own_work" = 1 ]; then
+    rm -rf "$work"
+elif [ "$status" -ne 0 ]; then
+    echo "== work directory kept: $work"
+fi
 exit $status
