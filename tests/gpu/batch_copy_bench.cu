@@ -52,18 +52,18 @@ int main(int argc, char **argv) {
     }
     const size_t rb = 4000; // Q=100 x k=10 x 4 bytes, twice (indices and scores)
     int clock_khz = 0;
-    CK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0));
+    CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0));
     long long cycles = (long long)(kernel_us * clock_khz / 1e3);
     size_t n = qb / sizeof(float);
     float *hq = (float *)malloc(qb), *hr1 = (float *)malloc(rb), *hr2 = (float *)malloc(rb);
     float *pq, *pr1, *pr2, *dq, *dr1, *dr2;
-    CK(cudaMallocHost(&pq, qb));
-    CK(cudaMallocHost(&pr1, rb));
-    CK(cudaMallocHost(&pr2, rb));
-    CK(cudaMalloc(&dq, qb));
-    CK(cudaMalloc(&dr1, rb));
-    CK(cudaMalloc(&dr2, rb));
-    CK(cudaMemset(dr2, 0, rb));
+    CHECK(cudaMallocHost(&pq, qb));
+    CHECK(cudaMallocHost(&pr1, rb));
+    CHECK(cudaMallocHost(&pr2, rb));
+    CHECK(cudaMalloc(&dq, qb));
+    CHECK(cudaMalloc(&dr1, rb));
+    CHECK(cudaMalloc(&dr2, rb));
+    CHECK(cudaMemset(dr2, 0, rb));
     if (!hq || !hr1 || !hr2)
         return 2;
     for (size_t i = 0; i < n; i++)
@@ -72,36 +72,36 @@ int main(int argc, char **argv) {
     for (int r = -3; r < rounds; r++) {
         for (int k = 0; k < NV; k++) {
             int v = (k + (r < 0 ? 0 : r)) % NV; // rotate the order
-            CK(cudaDeviceSynchronize());
+            CHECK(cudaDeviceSynchronize());
             double t0 = now_us();
             switch (v) {
             case LEGACY:
-                CK(cudaMemcpy(dq, hq, qb, cudaMemcpyHostToDevice));
+                CHECK(cudaMemcpy(dq, hq, qb, cudaMemcpyHostToDevice));
                 work<<<1, 128>>>(dq, n, dr1, cycles);
-                CK(cudaMemcpy(hr1, dr1, rb, cudaMemcpyDeviceToHost));
-                CK(cudaMemcpy(hr2, dr2, rb, cudaMemcpyDeviceToHost));
+                CHECK(cudaMemcpy(hr1, dr1, rb, cudaMemcpyDeviceToHost));
+                CHECK(cudaMemcpy(hr2, dr2, rb, cudaMemcpyDeviceToHost));
                 break;
             case BOUNCE:
                 memcpy(pq, hq, qb);
-                CK(cudaMemcpyAsync(dq, pq, qb, cudaMemcpyHostToDevice, 0));
+                CHECK(cudaMemcpyAsync(dq, pq, qb, cudaMemcpyHostToDevice, 0));
                 work<<<1, 128>>>(dq, n, dr1, cycles);
-                CK(cudaMemcpyAsync(pr1, dr1, rb, cudaMemcpyDeviceToHost, 0));
-                CK(cudaStreamSynchronize(0));
+                CHECK(cudaMemcpyAsync(pr1, dr1, rb, cudaMemcpyDeviceToHost, 0));
+                CHECK(cudaStreamSynchronize(0));
                 memcpy(hr1, pr1, rb);
-                CK(cudaMemcpyAsync(pr2, dr2, rb, cudaMemcpyDeviceToHost, 0));
-                CK(cudaStreamSynchronize(0));
+                CHECK(cudaMemcpyAsync(pr2, dr2, rb, cudaMemcpyDeviceToHost, 0));
+                CHECK(cudaStreamSynchronize(0));
                 memcpy(hr2, pr2, rb);
                 break;
             case HAND:
-                CK(cudaMemcpyAsync(dq, pq, qb, cudaMemcpyHostToDevice, 0));
+                CHECK(cudaMemcpyAsync(dq, pq, qb, cudaMemcpyHostToDevice, 0));
                 work<<<1, 128>>>(dq, n, dr1, cycles);
-                CK(cudaMemcpyAsync(pr1, dr1, rb, cudaMemcpyDeviceToHost, 0));
-                CK(cudaMemcpyAsync(pr2, dr2, rb, cudaMemcpyDeviceToHost, 0));
-                CK(cudaDeviceSynchronize());
+                CHECK(cudaMemcpyAsync(pr1, dr1, rb, cudaMemcpyDeviceToHost, 0));
+                CHECK(cudaMemcpyAsync(pr2, dr2, rb, cudaMemcpyDeviceToHost, 0));
+                CHECK(cudaDeviceSynchronize());
                 break;
             }
-            CK(cudaGetLastError());
-            CK(cudaDeviceSynchronize());
+            CHECK(cudaGetLastError());
+            CHECK(cudaDeviceSynchronize());
             if (r >= 0)
                 t[v * rounds + r] = now_us() - t0;
         }

@@ -1,5 +1,6 @@
-// Shared by the standalone GPU benchmarks (batch_copy_bench, populate_bench): exit on the
-// first CUDA error, naming the call; a monotonic host clock.
+// Shared by the GPU programs: CHECK, which exits 2 on the first CUDA error, naming the call
+// (also used by every test program, through gpu_common.h); a monotonic host clock for the
+// standalone benchmarks (batch_copy_bench, populate_bench).
 #ifndef UMSHIM_TESTS_GPU_BENCH_COMMON_H
 #define UMSHIM_TESTS_GPU_BENCH_COMMON_H
 
@@ -9,11 +10,12 @@
 #include <stdlib.h>
 #include <time.h>
 
-#define CK(call)                                                                                   \
+#define CHECK(call)                                                                                \
     do {                                                                                           \
-        cudaError_t ck_e = (call);                                                                 \
-        if (ck_e != cudaSuccess) {                                                                 \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(ck_e)); \
+        cudaError_t check_e = (call);                                                              \
+        if (check_e != cudaSuccess) {                                                              \
+            fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call,                  \
+                    cudaGetErrorString(check_e));                                                  \
             exit(2);                                                                               \
         }                                                                                          \
     } while (0)

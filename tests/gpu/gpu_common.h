@@ -8,6 +8,8 @@
 
 #include <cuda_runtime.h>
 
+#include "bench_common.h"
+
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -15,16 +17,6 @@
 #include <cstring>
 
 #define GPU_SKIP 77
-
-#define CHECK(call)                                                                                \
-    do {                                                                                           \
-        cudaError_t err_ = (call);                                                                 \
-        if (err_ != cudaSuccess) {                                                                 \
-            std::fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call,             \
-                         cudaGetErrorString(err_));                                                \
-            std::exit(2);                                                                          \
-        }                                                                                          \
-    } while (0)
 
 // --- what the program made (keys of tests/integration/expect.h) ---
 struct gpu_expect {

@@ -61,10 +61,10 @@ typedef struct {
 static void *prefetch_slice(void *arg) {
     slice_t *s = (slice_t *)arg;
     cudaStream_t st;
-    CK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
-    CK(cudaMemPrefetchAsync(s->base, s->bytes, gpu0(), 0, st));
-    CK(cudaStreamSynchronize(st));
-    CK(cudaStreamDestroy(st));
+    CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+    CHECK(cudaMemPrefetchAsync(s->base, s->bytes, gpu0(), 0, st));
+    CHECK(cudaStreamSynchronize(st));
+    CHECK(cudaStreamDestroy(st));
     return NULL;
 }
 
@@ -74,13 +74,13 @@ static unsigned int run(const variant_t *v, size_t bytes, double *t_fill, double
     unsigned int *p = NULL;
     double t0 = now_us() / 1e3;
     if (v->kind == V_DEVICE) {
-        CK(cudaMalloc((void **)&p, bytes));
+        CHECK(cudaMalloc((void **)&p, bytes));
     } else {
-        CK(cudaMallocManaged((void **)&p, bytes, cudaMemAttachGlobal));
+        CHECK(cudaMallocManaged((void **)&p, bytes, cudaMemAttachGlobal));
         if (v->kind == V_MANAGED_PREF)
-            CK(cudaMemAdvise(p, bytes, cudaMemAdviseSetPreferredLocation, gpu0()));
+            CHECK(cudaMemAdvise(p, bytes, cudaMemAdviseSetPreferredLocation, gpu0()));
         if (v->kind == V_MANAGED || v->kind == V_MANAGED_PREF)
-            CK(cudaMemPrefetchAsync(p, bytes, gpu0(), 0, 0));
+            CHECK(cudaMemPrefetchAsync(p, bytes, gpu0(), 0, 0));
         if (v->kind == V_CHUNKS || v->kind == V_THREADS) {
             size_t per = (bytes / v->parts + ((size_t)2 << 20) - 1) & ~(((size_t)2 << 20) - 1);
             slice_t s[16];
@@ -90,7 +90,7 @@ static unsigned int run(const variant_t *v, size_t bytes, double *t_fill, double
                 s[k].base = (char *)p + off;
                 s[k].bytes = bytes - off < per ? bytes - off : per;
                 if (v->kind == V_CHUNKS)
-                    CK(cudaMemPrefetchAsync(s[k].base, s[k].bytes, gpu0(), 0, 0));
+                    CHECK(cudaMemPrefetchAsync(s[k].base, s[k].bytes, gpu0(), 0, 0));
                 else if (pthread_create(&th[k], NULL, prefetch_slice, &s[k]) != 0) {
                     fprintf(stderr, "populate_bench: pthread_create failed\n");
                     exit(2);
@@ -102,13 +102,13 @@ static unsigned int run(const variant_t *v, size_t bytes, double *t_fill, double
         }
     }
     fill<<<1024, 256>>>(p, n);
-    CK(cudaGetLastError());
-    CK(cudaDeviceSynchronize());
+    CHECK(cudaGetLastError());
+    CHECK(cudaDeviceSynchronize());
     double t1 = now_us() / 1e3;
     unsigned int check = 0;
-    CK(cudaMemcpy(&check, p + n - 1, sizeof check, cudaMemcpyDeviceToHost));
+    CHECK(cudaMemcpy(&check, p + n - 1, sizeof check, cudaMemcpyDeviceToHost));
     double t2 = now_us() / 1e3;
-    CK(cudaFree(p));
+    CHECK(cudaFree(p));
     *t_fill = t1 - t0;
     *t_free = now_us() / 1e3 - t2;
     return check;
@@ -138,13 +138,13 @@ int main(int argc, char **argv) {
         return 77;
     }
     size_t fr = 0, total = 0;
-    CK(cudaMemGetInfo(&fr, &total));
+    CHECK(cudaMemGetInfo(&fr, &total));
     if (fr < bytes + ((size_t)4 << 30)) {
         printf("populate_bench: skipped, %zu MiB free, need %zu MiB\n", fr >> 20, mib + 4096);
         return 77;
     }
     cudaDeviceProp prop;
-    CK(cudaGetDeviceProperties(&prop, 0));
+    CHECK(cudaGetDeviceProperties(&prop, 0));
     printf("populate_bench: %s, %zu MiB, %d rounds, variants interleaved (order rotating)\n",
            prop.name, mib, rounds);
     double t_fill[NV][MAX_ROUNDS], t_free[NV][MAX_ROUNDS], t;
