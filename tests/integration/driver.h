@@ -11,6 +11,9 @@
 
 #include <cuda.h>
 
+#include <stddef.h>
+#include <stdint.h>
+
 // DRV(name): `name` as cuda.h spells it for callers (a macro such as cuMemAlloc ->
 // cuMemAlloc_v2 picks the current ABI, exactly as in an application).
 #define DRV_TABLE(DRV)                                                                             \
@@ -19,7 +22,7 @@
     DRV(cuCtxSynchronize) DRV(cuMemAlloc) DRV(cuMemAllocManaged) DRV(cuMemFree)                    \
     DRV(cuMemAllocHost) DRV(cuMemFreeHost) DRV(cuMemcpyHtoD) DRV(cuMemcpyDtoH) DRV(cuMemcpyDtoD)   \
     DRV(cuMemcpyHtoDAsync) DRV(cuMemcpyDtoHAsync) DRV(cuMemcpy) DRV(cuMemcpyAsync) DRV(cuMemcpy2D)  \
-    DRV(cuMemsetD8)                                                                                \
+    DRV(cuMemcpy3D) DRV(cuMemsetD8)                                                                \
     DRV(cuMemsetD32) DRV(cuMemsetD32Async) DRV(cuMemGetInfo) DRV(cuMemGetAddressRange)             \
     DRV(cuPointerGetAttribute) DRV(cuPointerGetAttributes) DRV(cuStreamCreate)                     \
     DRV(cuStreamDestroy) DRV(cuStreamSynchronize) DRV(cuStreamBeginCapture)                        \
@@ -55,6 +58,11 @@ long long drv_double_value(const char *key);
 // Writes what the test double saw (umdouble_count / umdouble_value of the calls and values the
 // per-mode checks need) to $WORKLOAD_DRIVER_REPORT, when set: `count.<name> N`, `value.<key> N`.
 void drv_write_report(void);
+
+// FNV-1a 64 of n bytes, continuing from h (start with DRV_FNV_BASIS): the programs' checksum
+// of what they read back, and the per-row hash the shim folds for UMSHIM_HASH.
+#define DRV_FNV_BASIS 0xcbf29ce484222325ull
+uint64_t drv_fnv(const void *p, size_t n, uint64_t h);
 
 // Exits with the failing call's name and CUresult name unless rc == CUDA_SUCCESS.
 void drv_check(CUresult rc, const char *what, int line);

@@ -50,3 +50,9 @@ void drv_write_report(void) {
         fprintf(f, "value.%s %lld\n", values[i], drv_double_value(values[i]));
     fclose(f);
 }
+
+uint64_t drv_fnv(const void *p, size_t n, uint64_t h) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}

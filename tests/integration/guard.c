@@ -25,7 +25,7 @@ int main(void) {
     CK(drv.cuModuleGetFunction(&fill, mod, "fill_f32"));
     CUdeviceptr bufs[64];
     unsigned char *host = malloc(size);
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = DRV_FNV_BASIS;
     for (int b = 0; b < nbufs; b++) {
         CK(drv.cuMemAlloc(&bufs[b], size));
         float v = 1.5f * (float)(b + 1);
@@ -37,7 +37,7 @@ int main(void) {
     }
     for (int b = 0; b < nbufs; b++) {
         CK(drv.cuMemcpyDtoH(host, bufs[b], size));
-        for (size_t i = 0; i < size; i++) h = (h ^ host[i]) * 1099511628211ull;
+        h = drv_fnv(host, size, h);
     }
     printf("guard buffers %d size %zu hash %016" PRIx64 "\n", nbufs, size, h);
     drv_write_report();

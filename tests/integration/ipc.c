@@ -32,8 +32,7 @@ int main(void) {
     printf("ipc %s\n", name ? name : "?");
     memset(host, 0, bytes);
     CK(drv.cuMemcpyDtoH(host, d, bytes));
-    uint64_t hash = 1469598103934665603ull;
-    for (size_t i = 0; i < bytes; i++) hash = (hash ^ host[i]) * 1099511628211ull;
+    uint64_t hash = drv_fnv(host, bytes, DRV_FNV_BASIS);
     printf("data %016" PRIx64 "\n", hash);
     CK(drv.cuMemFree(d));
     free(host);

@@ -133,6 +133,17 @@ modes)
                 fail "passthrough: the trace does not record exactly the program's events"
                 sed 's/^/    /' "$work/trace_check.out"
             fi
+            # The workload's 2D and 3D read-backs (its "2d back" / "3d back" lines): the trace's
+            # hash is the fold of exactly the rows each wrote into host memory, as the program
+            # computed it.
+            for nd in 2d:cuMemcpy2D_v2 3d:cuMemcpy3D_v2; do
+                want=$(awk -v k="${nd%%:*}" '$1 == k && $2 == "back" {print $5}' "$work/$mode.out")
+                [ -n "$want" ] || continue
+                got=$(grep -E "^copy .* dir=d2h .*name=${nd#*:}(_ptds)? " "$work/$mode.trace" |
+                    sed -n 's/.* hash=\(0x[0-9a-f]*\) .*/\1/p')
+                [ "$want" = "$got" ] ||
+                    fail "passthrough: ${nd#*:} D2H hash in the trace '$got', the program's fold of the rows it read '$want'"
+            done
             ;;
         managed)
             [ "${managed:-0}" -gt "${base_managed:-0}" ] || fail "managed: no allocation became managed ($managed managed allocations, program's own $base_managed)"

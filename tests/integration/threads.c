@@ -28,7 +28,7 @@ static void *worker(void *arg) {
     CUstream s;
     CK(drv.cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
     float *host = malloc(BYTES);
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = DRV_FNV_BASIS;
     for (int it = 0; it < ITERS; it++) {
         CUdeviceptr x, y, small;
         CK(drv.cuMemAlloc(&x, BYTES));
@@ -56,9 +56,8 @@ static void *worker(void *arg) {
         CK(drv.cuMemcpyDtoH(tail, small + 1008, sizeof tail));
         expect.copy_d2h++;
         expect.bytes_d2h += sizeof tail;
-        const unsigned char *b = (const unsigned char *)host;
-        for (int i = 0; i < BYTES; i++) h = (h ^ b[i]) * 1099511628211ull;
-        h = (h ^ tail[3]) * 1099511628211ull;
+        h = drv_fnv(host, BYTES, h);
+        h = drv_fnv(&tail[3], sizeof tail[3], h);
         CK(drv.cuMemFree(x));
         CK(drv.cuMemFree(y));
         CK(drv.cuMemFree(small));

@@ -30,10 +30,7 @@ extern const char workload_image[];
 #define SMALL_BYTES 4096
 
 static uint64_t fnv(const void *p, size_t n) {
-    const unsigned char *b = p;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
-    return h;
+    return drv_fnv(p, n, DRV_FNV_BASIS);
 }
 
 static uint32_t bits(float f) {
@@ -204,6 +201,45 @@ int main(void) {
     unsigned char row5[64];
     d2h(row5, z + 5 * 1024, sizeof row5);
     printf("2d %s\n", memcmp(row5, rows[5], sizeof row5) == 0 ? "equal" : "DIFFERENT");
+    // Back to the host with offsets on both sides: rows 2..13, bytes 8..47 of each, into a
+    // pitched host buffer at (x 4, y 3); then a 3D copy of 3 slices of 2 rows (4 device rows
+    // a slice) into (x 2, y 1, z 1) of a 5-row-per-slice host volume. Each prints the FNV-1a
+    // fold of the rows it wrote, the hash the shim's trace must record for it (UMSHIM_HASH).
+    unsigned char rows_back[16][80], vol[4][5][48];
+    memset(rows_back, 0, sizeof rows_back);
+    memset(vol, 0, sizeof vol);
+    CUDA_MEMCPY2D b2 = {.srcXInBytes = 8, .srcY = 2, .srcMemoryType = CU_MEMORYTYPE_DEVICE,
+                        .srcDevice = z, .srcPitch = 1024, .dstXInBytes = 4, .dstY = 3,
+                        .dstMemoryType = CU_MEMORYTYPE_HOST, .dstHost = rows_back, .dstPitch = 80,
+                        .WidthInBytes = 40, .Height = 12};
+    CK(drv.cuMemcpy2D(&b2));
+    expect.copy_d2h++;
+    expect.bytes_d2h += 40 * 12;
+    uint64_t h2 = 0;
+    int ok2 = 1;
+    for (int r = 0; r < 12; r++) {
+        ok2 &= memcmp(&rows_back[3 + r][4], &rows[2 + r][8], 40) == 0;
+        h2 = h2 * 0x100000001b3ull + fnv(&rows_back[3 + r][4], 40);
+    }
+    CUDA_MEMCPY3D b3 = {.srcMemoryType = CU_MEMORYTYPE_DEVICE, .srcDevice = z, .srcPitch = 1024,
+                        .srcHeight = 4, .dstXInBytes = 2, .dstY = 1, .dstZ = 1,
+                        .dstMemoryType = CU_MEMORYTYPE_HOST, .dstHost = vol, .dstPitch = 48,
+                        .dstHeight = 5, .WidthInBytes = 32, .Height = 2, .Depth = 3};
+    CK(drv.cuMemcpy3D(&b3));
+    expect.copy_d2h++;
+    expect.bytes_d2h += 32 * 2 * 3;
+    uint64_t h3 = 0;
+    int ok3 = 1;
+    for (int sl = 0; sl < 3; sl++) {
+        uint64_t hs = 0;
+        for (int r = 0; r < 2; r++) {
+            ok3 &= memcmp(&vol[1 + sl][1 + r][2], rows[sl * 4 + r], 32) == 0;
+            hs = hs * 0x100000001b3ull + fnv(&vol[1 + sl][1 + r][2], 32);
+        }
+        h3 = h3 * 0x100000001b3ull + hs;
+    }
+    printf("2d back %s hash 0x%016llx\n", ok2 ? "equal" : "DIFFERENT", (unsigned long long)h2);
+    printf("3d back %s hash 0x%016llx\n", ok3 ? "equal" : "DIFFERENT", (unsigned long long)h3);
 
     // --- 4. stream capture and graph replay ---
     CUstream cs;
