@@ -1066,6 +1066,42 @@ static uint64_t hash_rows(const void *base, size_t pitch, size_t width, size_t r
     return h;
 }
 
+// What the trace needs of a 2D or 3D copy (a 2D copy is one slice): both sides, where the
+// copy starts in the destination (bytes, rows, slices), its pitch and rows per slice, and
+// the extent copied.
+typedef struct {
+    CUmemorytype dt, st;
+    uint64_t dptr, sptr;
+    size_t x, y, z, pitch, slice_rows, width, height, depth;
+} nd_copy_t;
+
+static uint64_t nd_ptr(CUmemorytype t, const void *host, CUdeviceptr dev) {
+    return t == CU_MEMORYTYPE_HOST ? (uint64_t)(uintptr_t)host : (uint64_t)dev;
+}
+
+// Records a finished 2D/3D copy: its event, and with UMSHIM_HASH the hash of the rows it
+// wrote into host memory (after the stream's work, for an async copy).
+static void nd_done(const char *api, CUresult r, int pt, int async, CUstream s,
+                    const nd_copy_t *c, uint64_t t0) {
+    um_rec_t d, sr;
+    int dk, sk;
+    int ddev = side_of(c->dt, c->dptr, &d, &dk);
+    int sdev = side_of(c->st, c->sptr, &sr, &sk);
+    uint64_t hash = 0;
+    CUstream ms = um_map_stream(s, pt);
+    if (r == CUDA_SUCCESS && um_cfg.hash && !um_capture_active() && !ddev && sdev &&
+        c->dt != CU_MEMORYTYPE_ARRAY) {
+        if (async)
+            UM_REAL_CALL(cuStreamSynchronize, ms);
+        size_t slice = c->pitch * c->slice_rows;
+        const char *b = (const char *)(uintptr_t)c->dptr + c->z * slice + c->y * c->pitch + c->x;
+        for (size_t z = 0; z < c->depth; z++)
+            hash = hash * 0x100000001b3ull + hash_rows(b + z * slice, c->pitch, c->width, c->height);
+    }
+    emit_copy_nd(api, r, async, ms, c->dptr, ddev, dk, &d, sdev, sk, &sr,
+                 (uint64_t)c->width * c->height * c->depth, hash, t0, UM_DIR_NONE);
+}
+
 static CUresult copy2d(const char *api, const CUDA_MEMCPY2D *p, int pt, int async, CUstream s,
                        CUresult (*fn_sync)(const CUDA_MEMCPY2D *),
                        CUresult (*fn_async)(const CUDA_MEMCPY2D *, CUstream)) {
@@ -1074,25 +1110,11 @@ static CUresult copy2d(const char *api, const CUDA_MEMCPY2D *p, int pt, int asyn
                        : (fn_sync ? fn_sync(p) : CUDA_ERROR_NOT_INITIALIZED);
     if (um_cfg.fast || p == NULL)
         return r;
-    um_rec_t d, sr;
-    int dk, sk;
-    uint64_t dptr = p->dstMemoryType == CU_MEMORYTYPE_HOST ? (uint64_t)(uintptr_t)p->dstHost
-                                                           : (uint64_t)p->dstDevice;
-    uint64_t sptr = p->srcMemoryType == CU_MEMORYTYPE_HOST ? (uint64_t)(uintptr_t)p->srcHost
-                                                           : (uint64_t)p->srcDevice;
-    int ddev = side_of(p->dstMemoryType, dptr, &d, &dk);
-    int sdev = side_of(p->srcMemoryType, sptr, &sr, &sk);
-    uint64_t hash = 0;
-    CUstream ms = um_map_stream(s, pt);
-    if (r == CUDA_SUCCESS && um_cfg.hash && !um_capture_active() && !ddev && sdev &&
-        p->dstMemoryType != CU_MEMORYTYPE_ARRAY) {
-        if (async)
-            UM_REAL_CALL(cuStreamSynchronize, ms);
-        hash = hash_rows((const char *)(uintptr_t)dptr + p->dstY * p->dstPitch + p->dstXInBytes,
-                         p->dstPitch, p->WidthInBytes, p->Height);
-    }
-    emit_copy_nd(api, r, async, ms, dptr, ddev, dk, &d, sdev, sk, &sr,
-                 (uint64_t)p->WidthInBytes * p->Height, hash, t0, UM_DIR_NONE);
+    nd_copy_t c = {p->dstMemoryType, p->srcMemoryType,
+                   nd_ptr(p->dstMemoryType, p->dstHost, p->dstDevice),
+                   nd_ptr(p->srcMemoryType, p->srcHost, p->srcDevice),
+                   p->dstXInBytes, p->dstY, 0, p->dstPitch, p->Height, p->WidthInBytes, p->Height, 1};
+    nd_done(api, r, pt, async, s, &c, t0);
     return r;
 }
 
@@ -1130,29 +1152,12 @@ static CUresult copy3d(const char *api, const CUDA_MEMCPY3D *p, int pt, int asyn
                        : (fn_sync ? fn_sync(p) : CUDA_ERROR_NOT_INITIALIZED);
     if (um_cfg.fast || p == NULL)
         return r;
-    um_rec_t d, sr;
-    int dk, sk;
-    uint64_t dptr = p->dstMemoryType == CU_MEMORYTYPE_HOST ? (uint64_t)(uintptr_t)p->dstHost
-                                                           : (uint64_t)p->dstDevice;
-    uint64_t sptr = p->srcMemoryType == CU_MEMORYTYPE_HOST ? (uint64_t)(uintptr_t)p->srcHost
-                                                           : (uint64_t)p->srcDevice;
-    int ddev = side_of(p->dstMemoryType, dptr, &d, &dk);
-    int sdev = side_of(p->srcMemoryType, sptr, &sr, &sk);
-    uint64_t hash = 0;
-    CUstream ms = um_map_stream(s, pt);
-    if (r == CUDA_SUCCESS && um_cfg.hash && !um_capture_active() && !ddev && sdev &&
-        p->dstMemoryType != CU_MEMORYTYPE_ARRAY) {
-        if (async)
-            UM_REAL_CALL(cuStreamSynchronize, ms);
-        size_t slice = p->dstPitch * (p->dstHeight ? p->dstHeight : p->Height);
-        const char *b = (const char *)(uintptr_t)dptr + p->dstZ * slice + p->dstY * p->dstPitch +
-                        p->dstXInBytes;
-        for (size_t z = 0; z < p->Depth; z++)
-            hash = hash * 0x100000001b3ull + hash_rows(b + z * slice, p->dstPitch, p->WidthInBytes,
-                                                       p->Height);
-    }
-    emit_copy_nd(api, r, async, ms, dptr, ddev, dk, &d, sdev, sk, &sr,
-                 (uint64_t)p->WidthInBytes * p->Height * p->Depth, hash, t0, UM_DIR_NONE);
+    nd_copy_t c = {p->dstMemoryType, p->srcMemoryType,
+                   nd_ptr(p->dstMemoryType, p->dstHost, p->dstDevice),
+                   nd_ptr(p->srcMemoryType, p->srcHost, p->srcDevice),
+                   p->dstXInBytes, p->dstY, p->dstZ, p->dstPitch,
+                   p->dstHeight ? p->dstHeight : p->Height, p->WidthInBytes, p->Height, p->Depth};
+    nd_done(api, r, pt, async, s, &c, t0);
     return r;
 }
 
