@@ -526,6 +526,22 @@ static int fifo_pop(um_stage_slot_t *s) {
     return b;
 }
 
+// After the DMA into or out of buffer b, issued at t0, returned r: records b's event and
+// queues b on the FIFO. A failure of either is kept in *err (a DMA queued without its event
+// leaves b's state unknown: *unsafe); returns whether b was queued.
+static int dma_queued(const um_stage_config_t *cfg, um_stage_slot_t *s, int b, CUresult r,
+                      CUstream stream, int64_t t0, CUresult *err, int *unsafe) {
+    if (r == CUDA_SUCCESS && (r = cfg->event_record(s->ev[b], stream)) != CUDA_SUCCESS)
+        *unsafe = 1;
+    caller_clock.issue_ns += now_ns() - t0;
+    if (r != CUDA_SUCCESS) {
+        keep_first(err, r);
+        return 0;
+    }
+    fifo_push(s, b);
+    return 1;
+}
+
 // Waits for (and forgets) every DMA still queued on the slot's buffers; first error.
 static CUresult slot_sync_pending(const um_stage_config_t *cfg, um_stage_slot_t *s) {
     CUresult err = CUDA_SUCCESS;
@@ -791,14 +807,8 @@ static CUresult pipe_htod(um_stage_copy_t *c, CUdeviceptr dst, const char *src, 
             int64_t t0 = now_ns();
             r = cfg->memcpy_htod_async(dst + off_of[b], s->pinned + (size_t)b * s->stride,
                                        len_of[b], stream);
-            if (r == CUDA_SUCCESS && (r = cfg->event_record(s->ev[b], stream)) != CUDA_SUCCESS)
-                unsafe = 1;
-            caller_clock.issue_ns += now_ns() - t0;
-            if (r != CUDA_SUCCESS) {
-                keep_first(&err, r);
+            if (!dma_queued(cfg, s, b, r, stream, t0, &err, &unsafe))
                 break;
-            }
-            fifo_push(s, b);
             issued += len_of[b];
             progress = 1;
         }
@@ -907,14 +917,8 @@ static CUresult pipe_dtoh(um_stage_copy_t *c, char *dst, CUdeviceptr src, size_t
             int64_t t0 = now_ns();
             r = cfg->memcpy_dtoh_async(s->pinned + (size_t)b * s->stride, src + queued, len,
                                        stream);
-            if (r == CUDA_SUCCESS && (r = cfg->event_record(s->ev[b], stream)) != CUDA_SUCCESS)
-                unsafe = 1;
-            caller_clock.issue_ns += now_ns() - t0;
-            if (r != CUDA_SUCCESS) {
-                keep_first(&err, r);
+            if (!dma_queued(cfg, s, b, r, stream, t0, &err, &unsafe))
                 break;
-            }
-            fifo_push(s, b);
             own[b] = 1;
             off_of[b] = queued;
             len_of[b] = len;
