@@ -33,6 +33,14 @@ static uint64_t fnv(const void *p, size_t n) {
     return drv_fnv(p, n, DRV_FNV_BASIS);
 }
 
+// The fold of `rows` rows of `width` bytes, `pitch` apart: what the shim's trace records as
+// the hash of a pitched read-back (one slice of it, for a 3D copy).
+static uint64_t fold_rows(const unsigned char *p, size_t pitch, size_t width, size_t rows) {
+    uint64_t h = 0;
+    for (size_t r = 0; r < rows; r++) h = h * 0x100000001b3ull + fnv(p + r * pitch, width);
+    return h;
+}
+
 static uint32_t bits(float f) {
     uint32_t u;
     memcpy(&u, &f, sizeof u);
@@ -215,12 +223,9 @@ int main(void) {
     CK(drv.cuMemcpy2D(&b2));
     expect.copy_d2h++;
     expect.bytes_d2h += 40 * 12;
-    uint64_t h2 = 0;
     int ok2 = 1;
-    for (int r = 0; r < 12; r++) {
-        ok2 &= memcmp(&rows_back[3 + r][4], &rows[2 + r][8], 40) == 0;
-        h2 = h2 * 0x100000001b3ull + fnv(&rows_back[3 + r][4], 40);
-    }
+    for (int r = 0; r < 12; r++) ok2 &= memcmp(&rows_back[3 + r][4], &rows[2 + r][8], 40) == 0;
+    uint64_t h2 = fold_rows(&rows_back[3][4], sizeof rows_back[0], 40, 12);
     CUDA_MEMCPY3D b3 = {.srcMemoryType = CU_MEMORYTYPE_DEVICE, .srcDevice = z, .srcPitch = 1024,
                         .srcHeight = 4, .dstXInBytes = 2, .dstY = 1, .dstZ = 1,
                         .dstMemoryType = CU_MEMORYTYPE_HOST, .dstHost = vol, .dstPitch = 48,
@@ -231,12 +236,8 @@ int main(void) {
     uint64_t h3 = 0;
     int ok3 = 1;
     for (int sl = 0; sl < 3; sl++) {
-        uint64_t hs = 0;
-        for (int r = 0; r < 2; r++) {
-            ok3 &= memcmp(&vol[1 + sl][1 + r][2], rows[sl * 4 + r], 32) == 0;
-            hs = hs * 0x100000001b3ull + fnv(&vol[1 + sl][1 + r][2], 32);
-        }
-        h3 = h3 * 0x100000001b3ull + hs;
+        for (int r = 0; r < 2; r++) ok3 &= memcmp(&vol[1 + sl][1 + r][2], rows[sl * 4 + r], 32) == 0;
+        h3 = h3 * 0x100000001b3ull + fold_rows(&vol[1 + sl][1][2], sizeof vol[0][0], 32, 2);
     }
     printf("2d back %s hash 0x%016llx\n", ok2 ? "equal" : "DIFFERENT", (unsigned long long)h2);
     printf("3d back %s hash 0x%016llx\n", ok3 ? "equal" : "DIFFERENT", (unsigned long long)h3);
